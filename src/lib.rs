@@ -5,7 +5,9 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod keyfile;
 pub mod keys;
+pub mod randomart;
 
 pub use error::{Category, ControlCode, ErrorCode, RngError};
 pub use keys::{EphemeralSecret, IdentityKeyPair, IdentityPublicKey, fingerprint};
