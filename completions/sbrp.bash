@@ -713,7 +713,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__pubkey)
-            opts="-h -V --format --json --color --help --version"
+            opts="-h -V --format --json --seed --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

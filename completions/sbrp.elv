@@ -47,6 +47,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --format 'Output format'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Same as --format json'
+            cand --seed 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is refused as ambiguous: it could be a public key)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

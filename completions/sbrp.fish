@@ -56,6 +56,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l color -d 'When to u
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l json -d 'Same as --format json'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l seed -d 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is refused as ambiguous: it could be a public key)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -l format -d 'Output format' -r -f -a "fingerprint\t'SHA256:AB:CD:… (the reference form, 102 characters)'

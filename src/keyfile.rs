@@ -11,8 +11,9 @@
 //! | JSON object | `"public_key"` (base64) | `"secret_key"` (base64 of seed ‖ public key) |
 //! | OpenSSH | `ssh-ed25519 AAAA… [comment]` | — |
 //!
-//! A bare 32-byte value (hex, base64 or raw) is a public key, except where only a secret key
-//! makes sense (`sbrp pubkey`), where it is read as a 32-byte seed: see [`BareKey`]. Secret
+//! A bare 32-byte value (hex, base64 or raw) is a public key where a public key is accepted;
+//! where a secret key is expected (`sbrp pubkey`) it is ambiguous unless the caller says it is
+//! a seed: see [`BareKey`]. Secret
 //! keys in 64-byte form carry their public half, which must match the seed.
 
 use base64::Engine as _;
@@ -114,8 +115,11 @@ pub struct Decoded {
 pub enum BareKey {
     /// A public key (the default everywhere a public key is accepted).
     Public,
-    /// An Ed25519 seed (where only a secret key makes sense).
+    /// An Ed25519 seed (where the user said so).
     Seed,
+    /// Refused as ambiguous (where a secret key is expected but a 32-byte value may as well
+    /// be a public key pasted by mistake).
+    Refuse,
 }
 
 /// Why an input is not a key. Messages say what was expected; they may quote parts of the
@@ -276,6 +280,14 @@ fn decode_token(token: &str, bare: BareKey) -> Result<Decoded, KeyDecodeError> {
             "{n} characters that are neither hex nor base64"
         )));
     }
+    if !b64_len {
+        return Err(KeyDecodeError::WrongLength {
+            what: "the key",
+            got: format!("{n} characters"),
+            expected: "64 or 128 hex characters, or 43/44 (public key) or 86/88 (seed and \
+                       public key) base64 characters",
+        });
+    }
     let standard = token.bytes().any(|b| b == b'+' || b == b'/');
     let url = token.bytes().any(|b| b == b'-' || b == b'_');
     let (engine, encoding) = match (standard, url) {
@@ -290,7 +302,7 @@ fn decode_token(token: &str, bare: BareKey) -> Result<Decoded, KeyDecodeError> {
     };
     let bytes = Zeroizing::new(engine.decode(token).map_err(|e| KeyDecodeError::Invalid {
         encoding: encoding.name(),
-        detail: e.to_string(),
+        detail: format!("{e} (a key is 43/44 or 86/88 characters of one alphabet)"),
     })?);
     match bytes.len() {
         32 | 64 => from_bytes(&bytes, bare, encoding),
@@ -316,6 +328,13 @@ fn from_bytes(
             match bare {
                 BareKey::Public => DecodedKey::Public(IdentityPublicKey::from_bytes(*arr)),
                 BareKey::Seed => DecodedKey::Secret(IdentityKeyPair::from_seed(&arr)),
+                BareKey::Refuse => {
+                    return Err(KeyDecodeError::Ambiguous(
+                        "a bare 32-byte value can be a public key or an Ed25519 seed; sbrp \
+                         secret keys are PKCS#8 PEM or 64 bytes (seed and public key)"
+                            .to_owned(),
+                    ));
+                }
             }
         }
         64 => {
@@ -708,6 +727,18 @@ mod tests {
         let d = decode(SEED_HEX.as_bytes(), BareKey::Seed).unwrap();
         assert_eq!(d.key.public_key(), pair().public_key());
         assert!(d.key.is_secret());
+        assert!(matches!(
+            decode(SEED_HEX.as_bytes(), BareKey::Refuse),
+            Err(KeyDecodeError::Ambiguous(_))
+        ));
+        // 64-byte secrets are never ambiguous.
+        let full = encode_secret(&pair(), SecretFormat::Hex);
+        assert!(
+            decode(full.as_bytes(), BareKey::Refuse)
+                .unwrap()
+                .key
+                .is_secret()
+        );
     }
 
     #[test]

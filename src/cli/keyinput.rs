@@ -80,16 +80,16 @@ pub fn load_file(path: &Path, bare: BareKey) -> CliResult<LoadedKey> {
 }
 
 /// Reads a secret key file (or stdin for `-`) for `pubkey`: group/other access is refused
-/// (exit 5) before the content is decoded; a public key is an error.
-pub fn load_secret(path: &Path) -> CliResult<LoadedKey> {
+/// (exit 5) before the content is decoded; a public key is an error. `bare` says what a bare
+/// 32-byte value is ([`BareKey::Refuse`] unless the user said `--seed`).
+pub fn load_secret(path: &Path, bare: BareKey) -> CliResult<LoadedKey> {
     let loaded = if path == Path::new("-") {
-        load_file(path, BareKey::Seed)?
+        load_file(path, bare)?
     } else {
         let (meta, bytes) = fsutil::read_file(path)?;
         fsutil::check_secret_permissions(path, &meta)?;
         let source = KeySource::File(path.to_owned());
-        let decoded =
-            keyfile::decode(&bytes, BareKey::Seed).map_err(|e| decode_error(&source, &e))?;
+        let decoded = keyfile::decode(&bytes, bare).map_err(|e| decode_error(&source, &e))?;
         LoadedKey { decoded, source }
     };
     if let DecodedKey::Public(_) = loaded.decoded.key {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use sbrp::keyfile::{self, PublicFormat};
+use sbrp::keyfile::{self, BareKey, PublicFormat};
 use serde::Serialize;
 
 use super::config;
@@ -43,6 +43,11 @@ pub struct Args {
     /// Same as --format json
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
+
+    /// Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is
+    /// refused as ambiguous: it could be a public key)
+    #[arg(long)]
+    pub seed: bool,
 }
 
 #[derive(Serialize)]
@@ -69,7 +74,12 @@ pub fn run(out: &Output, args: Args) -> CliResult {
             p
         }
     };
-    let loaded = keyinput::load_secret(&path)?;
+    let bare = if args.seed {
+        BareKey::Seed
+    } else {
+        BareKey::Refuse
+    };
+    let loaded = keyinput::load_secret(&path, bare)?;
     let public = loaded.public_key();
     let format = if args.json { Format::Json } else { args.format };
     match format {
