@@ -75,3 +75,43 @@ fn no_colour_when_not_a_terminal_and_forced_with_always() {
         .code(3)
         .stderr(predicate::str::contains("\x1b[").not());
 }
+
+#[test]
+fn json_is_never_coloured_even_with_color_always() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = sbrp::keyfile::encode_public(
+        &sbrp::IdentityKeyPair::from_seed(&[1; 32]).public_key(),
+        sbrp::keyfile::PublicFormat::Base64,
+    );
+    let out = sbrp()
+        .env("SBRP_HOME", dir.path())
+        .args(["--color", "always", "fingerprint", &key, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!out.stdout.contains(&0x1b));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+    // The human form is coloured when forced.
+    let out = sbrp()
+        .env("SBRP_HOME", dir.path())
+        .args([
+            "--color",
+            "always",
+            "fingerprint",
+            &key,
+            "--compare",
+            &key_fp(&key),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.contains(&0x1b));
+}
+
+fn key_fp(b64: &str) -> String {
+    sbrp::keyfile::decode(b64.as_bytes(), sbrp::keyfile::BareKey::Public)
+        .unwrap()
+        .key
+        .public_key()
+        .fingerprint()
+}

@@ -134,7 +134,8 @@ pub fn replace_atomically(path: &Path, bytes: &[u8], mode: u32) -> CliResult<()>
             .map_err(|e| CliError::io("cannot write", &tmp, &e))?;
         drop(file);
         if std::env::var_os(PAUSE_BEFORE_RENAME_ENV).is_some_and(|v| !v.is_empty()) {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "sbrp: test hook: paused before rename: {}",
                 escape_path(&tmp)
             );
