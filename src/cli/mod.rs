@@ -26,3 +26,4 @@ pub mod escape;
 pub mod exit;
 pub mod man;
 pub mod output;
+pub mod selftest;
