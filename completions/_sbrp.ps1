@@ -32,6 +32,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (roff)')
+            [CompletionResult]::new('selftest', 'selftest', [CompletionResultType]::ParameterValue, 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -199,6 +200,17 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'sbrp;selftest' {
+            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the loopback session''s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture. Also enabled by SBRP_KEYLOGFILE')
+            [CompletionResult]::new('--capture', '--capture', [CompletionResultType]::ParameterName, 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'sbrp;help' {
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)')
             [CompletionResult]::new('pubkey', 'pubkey', [CompletionResultType]::ParameterValue, 'Print the public key of a secret key file')
@@ -206,6 +218,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (roff)')
+            [CompletionResult]::new('selftest', 'selftest', [CompletionResultType]::ParameterValue, 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -249,6 +262,9 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;help;man' {
+            break
+        }
+        'sbrp;help;selftest' {
             break
         }
         'sbrp;help;help' {

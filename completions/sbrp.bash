@@ -37,6 +37,9 @@ _sbrp() {
             sbrp,pubkey)
                 cmd="sbrp__subcmd__pubkey"
                 ;;
+            sbrp,selftest)
+                cmd="sbrp__subcmd__selftest"
+                ;;
             sbrp__subcmd__help,completions)
                 cmd="sbrp__subcmd__help__subcmd__completions"
                 ;;
@@ -57,6 +60,9 @@ _sbrp() {
                 ;;
             sbrp__subcmd__help,pubkey)
                 cmd="sbrp__subcmd__help__subcmd__pubkey"
+                ;;
+            sbrp__subcmd__help,selftest)
+                cmd="sbrp__subcmd__help__subcmd__selftest"
                 ;;
             sbrp__subcmd__help__subcmd__pin,add)
                 cmd="sbrp__subcmd__help__subcmd__pin__subcmd__add"
@@ -125,7 +131,7 @@ _sbrp() {
 
     case "${cmd}" in
         sbrp)
-            opts="-h -V --color --help --version keygen pubkey fingerprint pin completions man help"
+            opts="-h -V --color --help --version keygen pubkey fingerprint pin completions man selftest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -187,7 +193,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__help)
-            opts="keygen pubkey fingerprint pin completions man help"
+            opts="keygen pubkey fingerprint pin completions man selftest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -369,6 +375,20 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__help__subcmd__pubkey)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__selftest)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -721,6 +741,32 @@ _sbrp() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "base64 hex pem json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__selftest)
+            opts="-h -V --json --keylog --capture --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keylog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capture)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)

@@ -29,6 +29,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
+            cand selftest 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;keygen'= {
@@ -175,6 +176,16 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'sbrp;selftest'= {
+            cand --keylog 'Append the loopback session''s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture. Also enabled by SBRP_KEYLOGFILE'
+            cand --capture 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'sbrp;help'= {
             cand keygen 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
             cand pubkey 'Print the public key of a secret key file'
@@ -182,6 +193,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
+            cand selftest 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;help;keygen'= {
@@ -213,6 +225,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;help;completions'= {
         }
         &'sbrp;help;man'= {
+        }
+        &'sbrp;help;selftest'= {
         }
         &'sbrp;help;help'= {
         }

@@ -53,7 +53,7 @@ pub fn fingerprint_of_digest(digest: &[u8; 32]) -> String {
 ///
 /// Holding one does not mean the bytes are a valid curve point: validation happens when a
 /// signature is verified (strictly, see [`IdentityPublicKey::verify_strict`]).
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct IdentityPublicKey([u8; KEY_LEN]);
 
 impl IdentityPublicKey {
@@ -97,6 +97,12 @@ impl IdentityPublicKey {
 impl PartialEq for IdentityPublicKey {
     fn eq(&self, other: &Self) -> bool {
         self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl core::hash::Hash for IdentityPublicKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
     }
 }
 
@@ -157,7 +163,10 @@ impl IdentityKeyPair {
 
 impl PartialEq for IdentityKeyPair {
     fn eq(&self, other: &Self) -> bool {
-        self.signing.as_bytes().ct_eq(other.signing.as_bytes()).into()
+        self.signing
+            .as_bytes()
+            .ct_eq(other.signing.as_bytes())
+            .into()
     }
 }
 
