@@ -28,9 +28,7 @@ use sbrp::handshake::{
 };
 use sbrp::keys::{self, EphemeralSecret, IdentityKeyPair, IdentityPublicKey, fingerprint};
 use sbrp::replay::{self, ReplayWindow};
-use sbrp::session::{
-    self, MAX_PLAINTEXT_LEN, Role, Session, SessionKeys, open_payload, seal_payload,
-};
+use sbrp::session::{MAX_PLAINTEXT_LEN, Role, Session, SessionKeys, open_payload, seal_payload};
 use sbrp::stream::{FrameReader, StreamDecoder};
 
 // ---------------------------------------------------------------------------------------------
@@ -2041,5 +2039,72 @@ fn typed_signal_frame_round_trip_of_unknown_reason() {
     let bytes = f.to_vec();
     assert_eq!(hex::encode(&bytes), "040000000200000000000000010105");
     assert_eq!(decode_frame(&bytes).unwrap(), f);
-    let _ = session::MAX_PLAINTEXT_LEN;
+}
+
+#[test]
+fn d10_handshake_timeout_is_enforced_by_callers() {
+    // D10: the protocol core keeps no clock; tools that do I/O enforce the 30 s deadline and
+    // report handshake_timeout (0xE003). No vector exercises it (the reference never raises it).
+    assert_eq!(
+        handshake::HANDSHAKE_TIMEOUT,
+        std::time::Duration::from_secs(30)
+    );
+    assert_eq!(ErrorCode::HandshakeTimeout.name(), "handshake_timeout");
+    assert_eq!(ErrorCode::HandshakeTimeout.value(), 0xE003);
+    assert_eq!(ErrorCode::HandshakeTimeout.wire(), None);
+}
+
+#[test]
+fn d11_strict_ed25519_rejects_a_weak_identity_key() {
+    // D11: verification is strict. The identity point as public key with R = identity, S = 0
+    // satisfies the cofactored (ZIP-215) equation for every message; strict rules refuse it.
+    let mut weak = [0u8; 32];
+    weak[0] = 1;
+    let weak = IdentityPublicKey::from_bytes(weak);
+    let mut sig = [0u8; 64];
+    sig[0] = 1;
+    assert!(
+        !weak.verify_strict(b"any message", &sig),
+        "D11: weak key refused"
+    );
+
+    // Through the handshake, on first contact (the advertised key is the weak one).
+    let h = &list(section("handshakes"))[0];
+    let client = ClientHandshake::with_ephemeral(
+        st(&h["daemonId"]),
+        sid(1),
+        EphemeralSecret::from_bytes(hx32(&h["clientEphemeralPrivateKey"])),
+    );
+    let accept = HandshakeAccept {
+        session_id: sid(1),
+        identity_key: weak,
+        ephemeral_key: hx32(&h["daemonEphemeralPublicKey"]),
+        signature: sig,
+    };
+    assert_eq!(
+        client.finish_first_contact(&accept).unwrap_err().code(),
+        ErrorCode::HandshakeFailed,
+        "D11: strict Ed25519 → handshake_failed"
+    );
+
+    // A non-canonical S (S + L) of an honest signature is refused too.
+    let id = IdentityKeyPair::from_seed(&hx32(&h["identitySeed"]));
+    let msg = hx(&h["signaturePayload"]);
+    let mut sig = hx(&h["signature"]);
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let s = u16::from(sig[32 + i]) + u16::from(L[i]) + carry;
+        sig[32 + i] = s as u8;
+        carry = s >> 8;
+    }
+    assert_eq!(carry, 0);
+    let sig: [u8; 64] = sig.try_into().unwrap();
+    assert!(
+        !id.public_key().verify_strict(&msg, &sig),
+        "D11: S >= L refused"
+    );
 }
