@@ -2108,3 +2108,66 @@ fn d11_strict_ed25519_rejects_a_weak_identity_key() {
         "D11: S >= L refused"
     );
 }
+
+#[test]
+fn tofu_first_contact_still_verifies_the_signature() {
+    // TOFU: on first contact the advertised key is used, but only after its signature verified;
+    // for every client-side handshakeErrors entry whose pinned key is the advertised one, first
+    // contact gives the same verdict as the pinned path.
+    let mut checked = 0;
+    for e in list(section("handshakeErrors")) {
+        if e.get("side").is_some() {
+            continue;
+        }
+        let frame_bytes = hx(&e["acceptFrame"]);
+        let Frame::HandshakeAccept(accept) = decode_frame(&frame_bytes).unwrap() else {
+            panic!("not a HandshakeAccept")
+        };
+        let pinned = IdentityPublicKey::from_bytes(hx32(&e["pinnedIdentityPublicKey"]));
+        if accept.identity_key != pinned {
+            continue;
+        }
+        let start = || {
+            ClientHandshake::with_ephemeral(
+                st(&e["daemonId"]),
+                accept.session_id,
+                EphemeralSecret::from_bytes(hx32(&e["clientEphemeralPrivateKey"])),
+            )
+        };
+        let pinned_result = start().finish(&accept, &pinned).map(|s| s.keys().clone());
+        let tofu_result = start()
+            .finish_first_contact(&accept)
+            .map(|s| s.keys().clone());
+        assert_eq!(
+            tofu_result.map_err(|e| e.code()),
+            pinned_result.map_err(|e| e.code()),
+            "{}",
+            label(e)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} entries");
+}
+
+#[test]
+fn identity_key_changed_names_both_fingerprints() {
+    // The client must be able to show the stored and the new fingerprint.
+    let e = list(section("handshakeErrors"))
+        .iter()
+        .find(|e| e["error"]["code"] == "identity_key_changed")
+        .expect("an identity_key_changed entry");
+    let Frame::HandshakeAccept(accept) = decode_frame(&hx(&e["acceptFrame"])).unwrap() else {
+        panic!("not a HandshakeAccept")
+    };
+    let pinned = IdentityPublicKey::from_bytes(hx32(&e["pinnedIdentityPublicKey"]));
+    let client = ClientHandshake::with_ephemeral(
+        st(&e["daemonId"]),
+        accept.session_id,
+        EphemeralSecret::from_bytes(hx32(&e["clientEphemeralPrivateKey"])),
+    );
+    let err = client.finish(&accept, &pinned).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::IdentityKeyChanged);
+    let text = err.to_string();
+    assert!(text.contains(&pinned.fingerprint()), "{text}");
+    assert!(text.contains(&accept.identity_key.fingerprint()), "{text}");
+}
