@@ -258,6 +258,10 @@ fn walk_constants(c: &Value) -> usize {
                 assert_eq!(num(v), u64::from(ReplayWindow::new().size()));
                 let s = Session::new(Role::Client, keys_of([0; 32], [0; 32]));
                 assert_eq!(num(v), u64::from(s.replay_window().size()));
+                // The specification demands at least 64 for a session.
+                let k = || keys_of([0; 32], [0; 32]);
+                assert!(Session::with_window(Role::Client, k(), 63).is_none());
+                assert!(Session::with_window(Role::Client, k(), 64).is_some());
             }
             "DIRECTION_CLIENT_TO_DAEMON" => assert_eq!(
                 hx(v),
@@ -2170,4 +2174,18 @@ fn identity_key_changed_names_both_fingerprints() {
     let text = err.to_string();
     assert!(text.contains(&pinned.fingerprint()), "{text}");
     assert!(text.contains(&accept.identity_key.fingerprint()), "{text}");
+
+    // The key comparison comes before the signature check: a broken signature on a changed
+    // key still reports identity_key_changed.
+    let mut broken = accept;
+    broken.signature[0] ^= 1;
+    let client = ClientHandshake::with_ephemeral(
+        st(&e["daemonId"]),
+        accept.session_id,
+        EphemeralSecret::from_bytes(hx32(&e["clientEphemeralPrivateKey"])),
+    );
+    assert_eq!(
+        client.finish(&broken, &pinned).unwrap_err().code(),
+        ErrorCode::IdentityKeyChanged
+    );
 }
