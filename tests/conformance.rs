@@ -1811,6 +1811,11 @@ fn walk_streaming(v: &Value) -> usize {
         input.len() as u64 - bad_offset,
         num(&ems["bufferedBytesAfterError"])
     );
+    assert_eq!(
+        dec.buffered_len(),
+        0,
+        "ours holds nothing after refusing a header (the reference holds the rest: not normative)"
+    );
     assert_eq!(dec.error(), Some(&err));
     let again = dec.push(&input[..frame::HEADER_LEN + 4], |_| {
         panic!("no frame while failed")
