@@ -210,9 +210,14 @@ impl EphemeralSecret {
         self.public
     }
 
-    /// X25519 with the peer's public key. Returns `None` when the result is all zeros (the peer
-    /// sent a low-order point), which the handshake reports as `handshake_failed`.
-    pub(crate) fn diffie_hellman(self, peer: &[u8; KEY_LEN]) -> Option<Zeroizing<[u8; KEY_LEN]>> {
+    /// X25519 with the peer's public key, consuming the secret. Returns `None` when the result
+    /// is all zeros (the peer sent a low-order point), which the handshake reports as
+    /// `handshake_failed`.
+    ///
+    /// The handshake calls this itself; it is public so that known-answer tests and tools can
+    /// check the shared secret (the reference vectors' `sharedSecret`). The result is wiped on
+    /// drop.
+    pub fn diffie_hellman(self, peer: &[u8; KEY_LEN]) -> Option<Zeroizing<[u8; KEY_LEN]>> {
         let shared = self
             .secret
             .diffie_hellman(&x25519_dalek::PublicKey::from(*peer));
