@@ -126,6 +126,16 @@ pub enum SessionError {
         "sequence_error: the send sequence is exhausted after 2^64 messages; start a new session"
     )]
     SequenceExhausted,
+    /// [`Session::skip_to`] was asked to move the send counter backwards.
+    #[error(
+        "sequence_error: the send counter is at {next}; moving it back to {requested} would reuse nonces"
+    )]
+    SequenceRewind {
+        /// The next sequence number the session would send.
+        next: u64,
+        /// The number asked for.
+        requested: u64,
+    },
     /// A replayed sequence number, or one too far behind the window.
     #[error("sequence_error: sequence number {seq} is a replay or older than the receive window")]
     Replay {
@@ -150,7 +160,9 @@ impl SessionError {
     pub const fn code(&self) -> ErrorCode {
         match self {
             Self::PlaintextTooLarge { .. } => ErrorCode::PayloadTooLarge,
-            Self::SequenceExhausted | Self::Replay { .. } => ErrorCode::SequenceError,
+            Self::SequenceExhausted | Self::SequenceRewind { .. } | Self::Replay { .. } => {
+                ErrorCode::SequenceError
+            }
             Self::DecryptFailed(_) => ErrorCode::DecryptFailed,
             Self::BufferTooShort { .. } => ErrorCode::MalformedFrame,
         }
@@ -311,14 +323,19 @@ impl Session {
     }
 
     /// Moves the send counter forward to `seq` (skipping numbers is harmless; going back
-    /// would reuse nonces and is refused with `sequence_error`).
+    /// would reuse nonces and is refused with `sequence_error`, as is any move once the
+    /// counter is exhausted).
     pub fn skip_to(&mut self, seq: u64) -> Result<(), SessionError> {
         match self.next_seq {
             Some(next) if seq >= next => {
                 self.next_seq = Some(seq);
                 Ok(())
             }
-            _ => Err(SessionError::SequenceExhausted),
+            Some(next) => Err(SessionError::SequenceRewind {
+                next,
+                requested: seq,
+            }),
+            None => Err(SessionError::SequenceExhausted),
         }
     }
 
@@ -428,5 +445,37 @@ impl Session {
             return Err(SessionError::Replay { seq });
         }
         Ok(seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        let keys = SessionKeys {
+            client_to_daemon: Zeroizing::new([1; 32]),
+            daemon_to_client: Zeroizing::new([2; 32]),
+        };
+        Session::new(Role::Client, keys)
+    }
+
+    #[test]
+    fn skip_to_only_moves_forward() {
+        let mut s = session();
+        s.skip_to(10).unwrap();
+        s.encrypt(b"x").unwrap();
+        assert_eq!(s.next_seq(), Some(11));
+        assert_eq!(
+            s.skip_to(3),
+            Err(SessionError::SequenceRewind {
+                next: 11,
+                requested: 3
+            })
+        );
+        s.skip_to(u64::MAX).unwrap();
+        s.encrypt(b"last").unwrap();
+        assert_eq!(s.skip_to(u64::MAX), Err(SessionError::SequenceExhausted));
+        assert_eq!(s.encrypt(b"x"), Err(SessionError::SequenceExhausted));
     }
 }

@@ -2033,7 +2033,12 @@ fn vectors_walk_every_section() {
         "{:<26} {total_walked:>8} {total_held:>8}\n",
         "total"
     ));
-    eprintln!("{table}");
+    // Written to stderr directly, not through `eprintln!`, so that libtest does not capture it
+    // and a plain `cargo test` shows the walk's counts.
+    {
+        use std::io::Write;
+        let _ = std::io::stderr().lock().write_all(table.as_bytes());
+    }
     assert_eq!(total_walked, total_held, "{table}");
 }
 
