@@ -961,11 +961,35 @@ pub struct Control<'a> {
     pub session_id: u64,
     /// The code, known or not.
     pub code: ControlCode,
-    /// The message bytes (UTF-8 expected, not guaranteed).
-    pub message: &'a [u8],
+    /// The message bytes (UTF-8 expected, not guaranteed); at most 65534 bytes.
+    message: &'a [u8],
 }
 
-impl Control<'_> {
+/// Largest Control message: the payload limit less the 2-byte code.
+pub const MAX_CONTROL_MESSAGE_LEN: usize = MAX_PAYLOAD_LEN - MIN_CONTROL_LEN;
+
+impl<'a> Control<'a> {
+    /// A Control frame; a message longer than 65534 bytes would not fit in a frame and is
+    /// `payload_too_large`.
+    pub fn new(session_id: u64, code: ControlCode, message: &'a [u8]) -> Result<Self, FrameError> {
+        if message.len() > MAX_CONTROL_MESSAGE_LEN {
+            return Err(FrameError::PayloadTooLarge {
+                length: (message.len() + MIN_CONTROL_LEN) as u64,
+                max: MAX_PAYLOAD_LEN,
+            });
+        }
+        Ok(Self {
+            session_id,
+            code,
+            message,
+        })
+    }
+
+    /// The message bytes (UTF-8 expected, not guaranteed).
+    pub const fn message(&self) -> &'a [u8] {
+        self.message
+    }
+
     /// The message with invalid UTF-8 replaced by U+FFFD (as the reference does).
     pub fn message_lossy(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(self.message)
@@ -993,6 +1017,22 @@ mod tests {
             hex::encode(control),
             "2000000002".to_owned() + "0000000000000001" + "1001"
         );
+    }
+
+    #[test]
+    fn a_control_message_too_long_for_a_frame_cannot_be_built() {
+        let long = vec![b'x'; MAX_CONTROL_MESSAGE_LEN + 1];
+        assert_eq!(
+            Control::new(0, ErrorCode::InternalError.into(), &long)
+                .unwrap_err()
+                .code(),
+            ErrorCode::PayloadTooLarge
+        );
+        let fits = &long[..MAX_CONTROL_MESSAGE_LEN];
+        let frame = Frame::Control(Control::new(0, ErrorCode::InternalError.into(), fits).unwrap());
+        let bytes = frame.to_vec();
+        assert_eq!(bytes.len(), MAX_FRAME_LEN);
+        assert_eq!(decode_frame(&bytes).unwrap(), frame);
     }
 
     #[test]

@@ -1089,12 +1089,8 @@ fn walk_encode_errors(v: &Value) -> usize {
             }
             "encodeControl unknown code 0x9999 (not validated by encoder)" => {
                 assert!(ok);
-                let bytes = Frame::Control(Control {
-                    session_id: 0,
-                    code: ControlCode(0x9999),
-                    message: b"",
-                })
-                .to_vec();
+                let bytes =
+                    Frame::Control(Control::new(0, ControlCode(0x9999), b"").unwrap()).to_vec();
                 assert_eq!(bytes, hx(&e["value"]), "{l}");
             }
             "encodeControl code > 0xffff 0x10101 (DataView truncates to uint16)" => {
@@ -1104,12 +1100,7 @@ fn walk_encode_errors(v: &Value) -> usize {
                 assert!(u16::try_from(0x10101u32).is_err(), "{l}: unrepresentable");
                 // (What the reference wrote is code 0x0101.)
                 assert_eq!(
-                    Frame::Control(Control {
-                        session_id: 0,
-                        code: ControlCode(0x0101),
-                        message: b""
-                    })
-                    .to_vec(),
+                    Frame::Control(Control::new(0, ControlCode(0x0101), b"").unwrap()).to_vec(),
                     hx(&e["value"])
                 );
             }

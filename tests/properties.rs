@@ -59,11 +59,9 @@ impl Spec {
             }),
             Spec::Ping(p) => Frame::Ping(PingPayload::new(p).unwrap()),
             Spec::Pong(p) => Frame::Pong(PingPayload::new(p).unwrap()),
-            Spec::Control(sid, code, msg) => Frame::Control(Control {
-                session_id: *sid,
-                code: ControlCode(*code),
-                message: msg,
-            }),
+            Spec::Control(sid, code, msg) => {
+                Frame::Control(Control::new(*sid, ControlCode(*code), msg).unwrap())
+            }
         }
     }
 }
