@@ -17,12 +17,16 @@
 //! - `--json` output is an object with a `"schema": "sbrp.<command>/<version>"` field (the pin
 //!   file shapes use `"version"` instead), and is never coloured.
 
-// Shared API: some items are used only by subcommands that are still to come.
-#![allow(dead_code)]
-
 pub mod completions;
 pub mod config;
 pub mod escape;
 pub mod exit;
+pub mod fingerprint;
+pub mod fsutil;
+pub mod keygen;
+pub mod keyinput;
 pub mod man;
 pub mod output;
+pub mod pin;
+pub mod pinstore;
+pub mod pubkey;
