@@ -46,6 +46,8 @@ enum Command {
     Completions(cli::completions::Args),
     /// Print the manual page (roff)
     Man(cli::man::Args),
+    /// Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)
+    Selftest(cli::selftest::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Decode(args) => cli::decode::run(&out, args),
         Command::Completions(args) => cli::completions::run(&out, args),
         Command::Man(args) => cli::man::run(&out, args),
+        Command::Selftest(args) => cli::selftest::run(&out, args),
     };
     out.finish(result)
 }

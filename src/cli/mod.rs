@@ -31,3 +31,4 @@ pub mod output;
 pub mod pin;
 pub mod pinstore;
 pub mod pubkey;
+pub mod selftest;

@@ -1,0 +1,191 @@
+//! `sbrp selftest`: a complete SBRP session in memory with fresh keys, the protocol's defences,
+//! and a known-answer check against the reference. Exit 0 only if every check passed, 6
+//! otherwise.
+
+mod checks;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::exit::{CliError, CliResult, Exit};
+use super::output::{Output, Style};
+
+/// Environment variable naming a key log that tools append session keys to.
+pub const KEYLOG_ENV: &str = "SBRP_KEYLOGFILE";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print one JSON object (schema sbrp.selftest/1) instead of the checklist
+    #[arg(long)]
+    json: bool,
+
+    /// Append the loopback session's keys to FILE (keylog format, see docs/keylog.md), so
+    /// `sbrp decode --keylog FILE` can decrypt the capture. Also enabled by SBRP_KEYLOGFILE.
+    #[arg(long, value_name = "FILE")]
+    keylog: Option<PathBuf>,
+
+    /// Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)
+    #[arg(long, value_name = "FILE")]
+    capture: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    schema: &'static str,
+    ok: bool,
+    backend: &'static str,
+    passed: usize,
+    failed: usize,
+    checks: Vec<CheckJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct CheckJson<'a> {
+    name: &'a str,
+    ok: bool,
+    ms: f64,
+    detail: &'a str,
+}
+
+pub fn run(out: &Output, args: Args) -> CliResult {
+    let outcome = checks::run();
+
+    let keylog = args.keylog.clone().or_else(|| {
+        std::env::var_os(KEYLOG_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    if let (Some(path), Some((sid, keys))) = (&keylog, &outcome.session) {
+        append_keylog(path, sid.get(), keys)?;
+        out.warn(&format!(
+            "session keys written to {} — anyone with this file can decrypt the session",
+            super::escape::escape_path(path)
+        ));
+    }
+    if let Some(path) = &args.capture {
+        write_capture(path, &outcome.capture)?;
+        out.note(&format!(
+            "{} bytes of frames written to {}",
+            outcome.capture.len(),
+            super::escape::escape_path(path)
+        ));
+    }
+
+    let failed = outcome.checks.iter().filter(|c| !c.ok).count();
+    let passed = outcome.checks.len() - failed;
+    if args.json {
+        out.json(&Report {
+            schema: "sbrp.selftest/1",
+            ok: failed == 0,
+            backend: sbrp::aead::BACKEND,
+            passed,
+            failed,
+            checks: outcome
+                .checks
+                .iter()
+                .map(|c| CheckJson {
+                    name: c.name,
+                    ok: c.ok,
+                    ms: (c.ms * 1000.0).round() / 1000.0,
+                    detail: &c.detail,
+                })
+                .collect(),
+        })?;
+    } else {
+        print_checklist(out, &outcome.checks, passed, failed)?;
+    }
+    if failed == 0 {
+        Ok(Exit::Success)
+    } else {
+        let names: Vec<&str> = outcome
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.name)
+            .collect();
+        Err(CliError::new(
+            Exit::ProtocolFailure,
+            format!("{failed} selftest check(s) failed: {}", names.join("; ")),
+        )
+        .hint("this build does not implement SBRP correctly on this machine; please report it with the output of `sbrp selftest --json`"))
+    }
+}
+
+fn print_checklist(
+    out: &Output,
+    checks: &[checks::Check],
+    passed: usize,
+    failed: usize,
+) -> CliResult<()> {
+    let mut text = format!(
+        "sbrp selftest — SBRP v1, AEAD backend {}\n",
+        sbrp::aead::BACKEND
+    );
+    let width = checks
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for c in checks {
+        let mark = if c.ok {
+            out.style_out("✓", Style::Good)
+        } else {
+            out.style_out("✗", Style::Bad)
+        };
+        let pad = width - c.name.chars().count();
+        let detail = super::escape::escape(&c.detail);
+        let detail = if c.ok {
+            out.style_out(&detail, Style::Dim)
+        } else {
+            out.style_out(&detail, Style::Bad)
+        };
+        text.push_str(&format!(
+            "  {mark} {}{:pad$}  {:>9.3} ms  {detail}\n",
+            c.name, "", c.ms
+        ));
+    }
+    let summary = if failed == 0 {
+        out.style_out(&format!("all {passed} checks passed"), Style::Good)
+    } else {
+        out.style_out(
+            &format!("{failed} of {} checks failed", passed + failed),
+            Style::Bad,
+        )
+    };
+    text.push_str(&summary);
+    text.push('\n');
+    out.print(&text)
+}
+
+/// One keylog line per direction (see docs/keylog.md).
+fn keylog_lines(session_id: u64, keys: &sbrp::SessionKeys) -> String {
+    format!(
+        "CLIENT_TO_DAEMON {session_id:016x} {}\nDAEMON_TO_CLIENT {session_id:016x} {}\n",
+        hex::encode(*keys.client_to_daemon),
+        hex::encode(*keys.daemon_to_client)
+    )
+}
+
+/// Appends to the key log, creating it with mode 0600 (it holds secrets).
+fn append_keylog(path: &Path, session_id: u64, keys: &sbrp::SessionKeys) -> CliResult<()> {
+    let mut options = OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| CliError::io("cannot open the key log", path, &e))?;
+    let lines = zeroize::Zeroizing::new(keylog_lines(session_id, keys));
+    file.write_all(lines.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| CliError::io("cannot write the key log", path, &e))
+}
+
+fn write_capture(path: &Path, bytes: &[u8]) -> CliResult<()> {
+    File::create(path)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .map_err(|e| CliError::io("cannot write the capture", path, &e))
+}
