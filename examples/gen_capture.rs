@@ -20,7 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let init = client.init();
     let (accept, mut ds) = daemon.accept(&init)?;
     let mut cs = client.finish(&accept, &daemon.identity().public_key())?;
-    std::fs::write(keylog, sbrp::keylog::format_session(sid.get(), cs.keys()).as_bytes())?;
+    std::fs::write(
+        keylog,
+        sbrp::keylog::format_session(sid.get(), cs.keys()).as_bytes(),
+    )?;
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
     w.write_all(&Frame::HandshakeInit(init).to_vec())?;
     w.write_all(&Frame::HandshakeAccept(accept).to_vec())?;
@@ -28,13 +31,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut written = 0u64;
     let mut i = 0u64;
     while written < total {
-        let session = if i % 2 == 0 { &mut cs } else { &mut ds };
+        let session = if i.is_multiple_of(2) {
+            &mut cs
+        } else {
+            &mut ds
+        };
         let frame = session.encrypt_frame(sid, &plaintext)?;
         w.write_all(&frame)?;
         written += frame.len() as u64;
         i += 1;
     }
     w.flush()?;
-    eprintln!("{i} Data frames of {} bytes, {written} bytes", 13 + 28 + len);
+    eprintln!(
+        "{i} Data frames of {} bytes, {written} bytes",
+        13 + 28 + len
+    );
     Ok(())
 }
