@@ -30,6 +30,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('pubkey', 'pubkey', [CompletionResultType]::ParameterValue, 'Print the public key of a secret key file')
             [CompletionResult]::new('fingerprint', 'fingerprint', [CompletionResultType]::ParameterValue, 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints')
             [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
+            [CompletionResult]::new('decode', 'decode', [CompletionResultType]::ParameterValue, 'Decode a capture of SBRP frames, and decrypt it given the keys')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (roff)')
             [CompletionResult]::new('selftest', 'selftest', [CompletionResultType]::ParameterValue, 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)')
@@ -183,6 +184,24 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;pin;help;help' {
             break
         }
+        'sbrp;decode' {
+            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Decrypt Data frames with the keys of this key log (see docs/keylog.md)')
+            [CompletionResult]::new('--daemon-id', '--daemon-id', [CompletionResultType]::ParameterName, 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures')
+            [CompletionResult]::new('--client-ephemeral', '--client-ephemeral', [CompletionResultType]::ParameterName, 'The client''s X25519 ephemeral secret (64 hex digits): derive the keys of the captured handshake that used it, then decrypt')
+            [CompletionResult]::new('--daemon-ephemeral', '--daemon-ephemeral', [CompletionResultType]::ParameterName, 'The daemon''s X25519 ephemeral secret (64 hex digits), as --client-ephemeral')
+            [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'Pin file: say whether the daemon''s identity key matches its pin (needs --daemon-id)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every field with its offset and length, and a hex dump coloured by field')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every field with its offset and length, and a hex dump coloured by field')
+            [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Exit with status 6 when there is any diagnostic')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'sbrp;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -216,6 +235,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('pubkey', 'pubkey', [CompletionResultType]::ParameterValue, 'Print the public key of a secret key file')
             [CompletionResult]::new('fingerprint', 'fingerprint', [CompletionResultType]::ParameterValue, 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints')
             [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
+            [CompletionResult]::new('decode', 'decode', [CompletionResultType]::ParameterValue, 'Decode a capture of SBRP frames, and decrypt it given the keys')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (roff)')
             [CompletionResult]::new('selftest', 'selftest', [CompletionResultType]::ParameterValue, 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)')
@@ -256,6 +276,9 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;help;pin;remove' {
+            break
+        }
+        'sbrp;help;decode' {
             break
         }
         'sbrp;help;completions' {

@@ -19,6 +19,9 @@ _sbrp() {
             sbrp,completions)
                 cmd="sbrp__subcmd__completions"
                 ;;
+            sbrp,decode)
+                cmd="sbrp__subcmd__decode"
+                ;;
             sbrp,fingerprint)
                 cmd="sbrp__subcmd__fingerprint"
                 ;;
@@ -42,6 +45,9 @@ _sbrp() {
                 ;;
             sbrp__subcmd__help,completions)
                 cmd="sbrp__subcmd__help__subcmd__completions"
+                ;;
+            sbrp__subcmd__help,decode)
+                cmd="sbrp__subcmd__help__subcmd__decode"
                 ;;
             sbrp__subcmd__help,fingerprint)
                 cmd="sbrp__subcmd__help__subcmd__fingerprint"
@@ -131,7 +137,7 @@ _sbrp() {
 
     case "${cmd}" in
         sbrp)
-            opts="-h -V --color --help --version keygen pubkey fingerprint pin completions man selftest help"
+            opts="-h -V --color --help --version keygen pubkey fingerprint pin decode completions man selftest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -155,6 +161,52 @@ _sbrp() {
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__decode)
+            opts="-v -h -V --input --format --verbose --strict --keylog --daemon-id --client-ephemeral --daemon-ephemeral --pins --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --input)
+                    COMPREPLY=($(compgen -W "auto raw hex base64" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --keylog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --daemon-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-ephemeral)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --daemon-ephemeral)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -193,7 +245,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__help)
-            opts="keygen pubkey fingerprint pin completions man selftest help"
+            opts="keygen pubkey fingerprint pin decode completions man selftest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -207,6 +259,20 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__decode)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -27,6 +27,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand pubkey 'Print the public key of a secret key file'
             cand fingerprint 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
+            cand decode 'Decode a capture of SBRP frames, and decrypt it given the keys'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
             cand selftest 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
@@ -161,6 +162,23 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;pin;help;help'= {
         }
+        &'sbrp;decode'= {
+            cand --input 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes'
+            cand --format 'Output format'
+            cand --keylog 'Decrypt Data frames with the keys of this key log (see docs/keylog.md)'
+            cand --daemon-id 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures'
+            cand --client-ephemeral 'The client''s X25519 ephemeral secret (64 hex digits): derive the keys of the captured handshake that used it, then decrypt'
+            cand --daemon-ephemeral 'The daemon''s X25519 ephemeral secret (64 hex digits), as --client-ephemeral'
+            cand --pins 'Pin file: say whether the daemon''s identity key matches its pin (needs --daemon-id)'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand -v 'Show every field with its offset and length, and a hex dump coloured by field'
+            cand --verbose 'Show every field with its offset and length, and a hex dump coloured by field'
+            cand --strict 'Exit with status 6 when there is any diagnostic'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'sbrp;completions'= {
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand -h 'Print help (see more with ''--help'')'
@@ -191,6 +209,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand pubkey 'Print the public key of a secret key file'
             cand fingerprint 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
+            cand decode 'Decode a capture of SBRP frames, and decrypt it given the keys'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
             cand selftest 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
@@ -221,6 +240,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;help;pin;show'= {
         }
         &'sbrp;help;pin;remove'= {
+        }
+        &'sbrp;help;decode'= {
         }
         &'sbrp;help;completions'= {
         }

@@ -33,6 +33,7 @@ complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "keygen" -d 'Generate a ne
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "pubkey" -d 'Print the public key of a secret key file'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "man" -d 'Print the manual page (roff)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
@@ -138,6 +139,25 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l input -d 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes' -r -f -a "auto\t'Detect: hex text, else base64 text, else raw bytes'
+raw\t'Raw bytes, as on the wire'
+hex\t'Hex digits (whitespace, newlines, `0x` prefixes and `#` comments allowed)'
+base64\t'Base64, standard or URL-safe (whitespace, newlines and `#` comments allowed)'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l format -d 'Output format' -r -f -a "text\t'One line per frame, then a summary'
+json\t'One JSON document: `{"schema", "frames": [...], "summary": {...}}`'
+ndjson\t'One JSON object per line: one per frame, then the summary'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l keylog -d 'Decrypt Data frames with the keys of this key log (see docs/keylog.md)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l daemon-id -d 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l client-ephemeral -d 'The client\'s X25519 ephemeral secret (64 hex digits): derive the keys of the captured handshake that used it, then decrypt' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l daemon-ephemeral -d 'The daemon\'s X25519 ephemeral secret (64 hex digits), as --client-ephemeral' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l pins -d 'Pin file: say whether the daemon\'s identity key matches its pin (needs --daemon-id)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s v -l verbose -d 'Show every field with its offset and length, and a hex dump coloured by field'
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l strict -d 'Exit with status 6 when there is any diagnostic'
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -157,14 +177,15 @@ never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l json -d 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man selftest help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man selftest help" -f -a "pubkey" -d 'Print the public key of a secret key file'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man selftest help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man selftest help" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man selftest help" -f -a "completions" -d 'Print a shell completion script'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man selftest help" -f -a "man" -d 'Print the manual page (roff)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man selftest help" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man selftest help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "pubkey" -d 'Print the public key of a secret key file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "completions" -d 'Print a shell completion script'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "man" -d 'Print the manual page (roff)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "add" -d 'Pin a daemon\'s identity key (the same key again is a no-op; another key is refused, exit 4)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "replace" -d 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "check" -d 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed'

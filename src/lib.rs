@@ -10,6 +10,7 @@
 //! |---|---|
 //! | [`frame`] | the 13-byte header, typed frames, encode/decode in the spec's validation order |
 //! | [`stream`] | frames out of a byte stream in chunks of any size, or out of one buffer |
+//! | [`keylog`] | key-log lines (`CLIENT_TO_DAEMON <sid> <key>`) and key recovery from a captured handshake |
 //! | [`keys`] | Ed25519 identity, X25519 ephemeral keys, fingerprints |
 //! | [`handshake`] | client and daemon handshake, transcript, HKDF |
 //! | [`session`] | encryption in both directions with counters and the replay window |
@@ -41,6 +42,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod keyfile;
+pub mod keylog;
 pub mod keys;
 pub mod randomart;
 pub mod replay;

@@ -40,6 +40,8 @@ enum Command {
     Fingerprint(cli::fingerprint::Args),
     /// Manage the TOFU pin file (daemon id -> pinned identity key)
     Pin(cli::pin::Args),
+    /// Decode a capture of SBRP frames, and decrypt it given the keys
+    Decode(cli::decode::Args),
     /// Print a shell completion script
     Completions(cli::completions::Args),
     /// Print the manual page (roff)
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::Pubkey(args) => cli::pubkey::run(&out, args),
         Command::Fingerprint(args) => cli::fingerprint::run(&out, args),
         Command::Pin(args) => cli::pin::run(&out, args),
+        Command::Decode(args) => cli::decode::run(&out, args),
         Command::Completions(args) => cli::completions::run(&out, args),
         Command::Man(args) => cli::man::run(&out, args),
         Command::Selftest(args) => cli::selftest::run(&out, args),

@@ -19,6 +19,7 @@
 
 pub mod completions;
 pub mod config;
+pub mod decode;
 pub mod escape;
 pub mod exit;
 pub mod fingerprint;

@@ -1,0 +1,535 @@
+//! Presentation of dissected frames: text for people, JSON and NDJSON for programs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use colored::{Color, Colorize};
+use serde::Serialize;
+
+use sbrp::frame::FrameType;
+
+use super::dissect::{Diagnostic, FrameRecord, MAX_LISTED_SESSIONS, Stats};
+use crate::cli::escape::{escape, needs_escape, needs_escape_in_json};
+
+/// The version of the JSON schema (`docs/decode-json.md`).
+pub const SCHEMA: &str = "sbrp.decode/1";
+
+/// The `--format` flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One line per frame, then a summary.
+    Text,
+    /// One JSON document: `{"schema", "frames": [...], "summary": {...}}`.
+    Json,
+    /// One JSON object per line: one per frame, then the summary.
+    Ndjson,
+}
+
+/// The closing summary (the JSON summary object).
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Always `"summary"`.
+    pub record: &'static str,
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// The input encoding used (`raw`, `hex`, `base64`).
+    pub input: &'static str,
+    /// Complete frames decoded.
+    pub frames: u64,
+    /// Bytes of the decoded stream (after hex/base64 decoding), including an incomplete tail.
+    pub bytes: u64,
+    /// Frames per type name.
+    pub frames_by_type: BTreeMap<&'static str, u64>,
+    /// Distinct non-zero session ids.
+    pub sessions: usize,
+    /// The first session ids, as decimal strings, in ascending order.
+    pub session_ids: Vec<String>,
+    /// More sessions than listed (or than tracked).
+    pub session_ids_truncated: bool,
+    /// Data frames for which a key was known.
+    pub decrypt_attempted: u64,
+    /// Of those, frames whose tag verified.
+    pub authenticated: u64,
+    /// Of those, frames whose tag did not verify.
+    pub decrypt_failed: u64,
+    /// All diagnostics, frames' and stream's.
+    pub diagnostics_total: u64,
+    /// All diagnostics per SBRP code.
+    pub diagnostics_by_code: BTreeMap<&'static str, u64>,
+    /// True when the stream ended on a frame boundary and nothing stopped decoding.
+    pub complete: bool,
+    /// Diagnostics of the stream itself (an untrustworthy header, a truncated tail).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Summary {
+    /// Builds the summary from the statistics.
+    pub fn new(stats: &Stats, input: &'static str, bytes: u64, stream: Vec<Diagnostic>) -> Self {
+        let frames_by_type = stats
+            .by_type
+            .iter()
+            .map(|(t, n)| {
+                (
+                    FrameType::from_u8(*t).map_or("unknown", FrameType::name),
+                    *n,
+                )
+            })
+            .collect();
+        Self {
+            record: "summary",
+            schema: SCHEMA,
+            input,
+            frames: stats.frames,
+            bytes,
+            frames_by_type,
+            sessions: stats.sessions.len(),
+            session_ids: stats
+                .sessions
+                .iter()
+                .take(MAX_LISTED_SESSIONS)
+                .map(u64::to_string)
+                .collect(),
+            session_ids_truncated: stats.sessions.len() > MAX_LISTED_SESSIONS
+                || stats.sessions_overflow,
+            decrypt_attempted: stats.decrypt_attempts,
+            authenticated: stats.authenticated,
+            decrypt_failed: stats.decrypt_failed,
+            diagnostics_total: stats.diagnostics,
+            diagnostics_by_code: stats.by_code.clone(),
+            complete: stream.is_empty(),
+            diagnostics: stream,
+        }
+    }
+}
+
+/// Writes records in one format.
+pub struct Renderer<W: Write> {
+    w: W,
+    format: Format,
+    verbose: bool,
+    color: bool,
+    first: bool,
+    line: Vec<u8>,
+}
+
+const PALETTE: [Color; 6] = [
+    Color::Cyan,
+    Color::Yellow,
+    Color::Magenta,
+    Color::Green,
+    Color::Blue,
+    Color::Red,
+];
+
+/// How much plaintext a text line shows before eliding.
+const TEXT_PLAINTEXT_MAX: usize = 200;
+
+impl<W: Write> Renderer<W> {
+    /// A renderer; `color` only applies to text.
+    pub fn new(w: W, format: Format, verbose: bool, color: bool) -> Self {
+        Self {
+            w,
+            format,
+            verbose,
+            color: color && format == Format::Text,
+            first: true,
+            line: Vec::with_capacity(4096),
+        }
+    }
+
+    /// The writer (to flush it).
+    pub fn writer(&mut self) -> &mut W {
+        &mut self.w
+    }
+
+    /// Writes what comes before the first frame.
+    pub fn begin(&mut self) -> io::Result<()> {
+        if self.format == Format::Json {
+            write!(self.w, "{{\"schema\":\"{SCHEMA}\",\"frames\":[")?;
+        }
+        Ok(())
+    }
+
+    fn paint(&self, text: &str, color: Color) -> String {
+        if self.color {
+            text.color(color).to_string()
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn bold(&self, text: &str) -> String {
+        if self.color {
+            text.bold().to_string()
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn json_line<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, value).map_err(io::Error::other)?;
+        if self.line.iter().any(|&b| b >= 0x7f) {
+            // Characters that can reorder or hide text on a terminal become \u escapes.
+            let text = String::from_utf8_lossy(&self.line).into_owned();
+            let mut out = String::with_capacity(text.len() + 16);
+            for c in text.chars() {
+                if needs_escape_in_json(c) {
+                    let mut buf = [0u16; 2];
+                    for unit in c.encode_utf16(&mut buf) {
+                        let _ = write!(out, "\\u{unit:04x}");
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            self.w.write_all(out.as_bytes())
+        } else {
+            self.w.write_all(&self.line)
+        }
+    }
+
+    /// Writes one frame; `bytes` is the whole frame (for `-v`).
+    pub fn frame(&mut self, rec: &FrameRecord, bytes: &[u8]) -> io::Result<()> {
+        match self.format {
+            Format::Ndjson => {
+                self.json_line(rec)?;
+                self.w.write_all(b"\n")
+            }
+            Format::Json => {
+                self.w.write_all(if self.first { b"\n" } else { b",\n" })?;
+                self.first = false;
+                self.json_line(rec)
+            }
+            Format::Text => {
+                let mut s = String::with_capacity(256);
+                self.text_line(&mut s, rec);
+                s.push('\n');
+                if self.verbose {
+                    self.text_fields(&mut s, rec, bytes);
+                }
+                for d in &rec.diagnostics {
+                    self.text_diag(&mut s, d);
+                }
+                self.w.write_all(s.as_bytes())
+            }
+        }
+    }
+
+    /// Writes the summary and ends the document.
+    pub fn end(&mut self, summary: &Summary) -> io::Result<()> {
+        match self.format {
+            Format::Ndjson => {
+                self.json_line(summary)?;
+                self.w.write_all(b"\n")
+            }
+            Format::Json => {
+                self.w
+                    .write_all(if self.first { b"],\n" } else { b"\n],\n" })?;
+                self.w.write_all(b"\"summary\":")?;
+                self.json_line(summary)?;
+                self.w.write_all(b"}\n")
+            }
+            Format::Text => {
+                let mut s = String::new();
+                self.text_summary(&mut s, summary);
+                self.w.write_all(s.as_bytes())
+            }
+        }
+    }
+
+    fn text_line(&self, s: &mut String, r: &FrameRecord) {
+        let _ = write!(
+            s,
+            "{:>5} @{:<8} {} sid={} len={}",
+            r.index,
+            r.offset,
+            self.bold(&format!("{:<15}", r.type_name)),
+            r.session_id,
+            r.length
+        );
+        if let Some(k) = &r.client_ephemeral_key {
+            let _ = write!(s, " client_ephemeral={k}");
+        }
+        if let (Some(id), Some(fp)) = (&r.identity_key, &r.identity_fingerprint) {
+            let _ = write!(s, " identity={id} fingerprint={fp}");
+        }
+        if let Some(k) = &r.daemon_ephemeral_key {
+            let _ = write!(s, " ephemeral={k}");
+        }
+        if let Some(sig) = &r.signature {
+            let _ = write!(s, " signature={sig}");
+        }
+        if let Some(valid) = r.signature_valid {
+            let v = if valid {
+                self.paint("signature-valid", Color::Green)
+            } else {
+                self.paint("SIGNATURE-INVALID", Color::Red)
+            };
+            let _ = write!(s, " {v}");
+        }
+        if let Some(pin) = r.pin {
+            let p = match pin {
+                "match" => self.paint("pin=match", Color::Green),
+                "mismatch" => self.paint("pin=MISMATCH", Color::Red),
+                other => format!("pin={other}"),
+            };
+            let _ = write!(s, " {p}");
+        }
+        if r.keys_derived == Some(true) {
+            let _ = write!(s, " keys-derived");
+        }
+        if let Some(code) = r.direction_code {
+            match r.direction {
+                Some(d) => {
+                    let _ = write!(s, " {d}");
+                }
+                None => {
+                    let _ = write!(s, " direction={code}(invalid)");
+                }
+            }
+        }
+        if let Some(seq) = r.seq {
+            let _ = write!(s, " seq={seq}");
+        }
+        if let Some(n) = r.ciphertext_length {
+            let _ = write!(s, " ciphertext={n}B");
+        }
+        match r.authenticated {
+            Some(true) => {
+                let _ = write!(s, " {}", self.paint("authenticated", Color::Green));
+                if let Some(pt) = &r.plaintext {
+                    let _ = write!(s, " {}", plaintext_text(pt));
+                }
+            }
+            Some(false) => {
+                let _ = write!(s, " {}", self.paint("decrypt_failed", Color::Red));
+            }
+            None => {}
+        }
+        if let Some(code) = r.signal_code {
+            match r.signal {
+                Some(name) => {
+                    let _ = write!(s, " {name}");
+                }
+                None => {
+                    let _ = write!(s, " signal=0x{code:02x}(unknown)");
+                }
+            }
+        }
+        if let (Some(reason), Some(code)) = (r.reason, r.reason_code) {
+            if reason == "unknown" {
+                let _ = write!(s, " reason=0x{code:02x}(unknown)");
+            } else {
+                let _ = write!(s, " reason={reason}");
+            }
+        }
+        if let Some(p) = &r.payload_hex {
+            if p.is_empty() {
+                let _ = write!(s, " payload=(empty)");
+            } else {
+                let _ = write!(s, " payload={p}");
+            }
+        }
+        if let Some(code) = r.code {
+            let name = r.name.unwrap_or("unknown");
+            let _ = write!(
+                s,
+                " 0x{code:04x} {} category={} {}",
+                self.bold(name),
+                r.category.unwrap_or("?"),
+                if r.terminal == Some(true) {
+                    "terminal"
+                } else {
+                    "non-terminal"
+                }
+            );
+            if let Some(m) = &r.message {
+                let _ = write!(s, " message=\"{}\"", escape(m));
+            }
+        }
+    }
+
+    fn text_diag(&self, s: &mut String, d: &Diagnostic) {
+        let _ = writeln!(
+            s,
+            "      ! {} at {}: {}",
+            self.paint(d.code, Color::Red),
+            d.offset,
+            escape(&d.message)
+        );
+    }
+
+    fn text_fields(&self, s: &mut String, r: &FrameRecord, bytes: &[u8]) {
+        // Colour of each byte: the index of the field that covers it.
+        let mut owner = vec![usize::MAX; bytes.len()];
+        for (i, f) in r.fields.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let end = (f.offset + f.length).min(bytes.len());
+            owner[f.offset.min(end)..end].fill(i);
+            let value = &bytes[f.offset.min(end)..end];
+            let shown = if value.len() <= 16 {
+                hex::encode(value)
+            } else {
+                format!("{}… ({} bytes)", hex::encode(&value[..16]), value.len())
+            };
+            let _ = writeln!(
+                s,
+                "        {} +{:<5} {:>5}  {}",
+                self.paint(&format!("{:<22}", f.name), color),
+                f.offset,
+                f.length,
+                shown
+            );
+        }
+        self.hexdump(s, bytes, r.offset, |i| {
+            owner
+                .get(i)
+                .copied()
+                .filter(|&o| o != usize::MAX)
+                .map(|o| PALETTE[o % PALETTE.len()])
+        });
+        if let Some(pt) = &r.plaintext {
+            let _ = writeln!(s, "        plaintext ({} bytes):", pt.len());
+            self.hexdump(s, pt, 0, |_| None);
+        }
+    }
+
+    fn hexdump(
+        &self,
+        s: &mut String,
+        bytes: &[u8],
+        base: u64,
+        color: impl Fn(usize) -> Option<Color>,
+    ) {
+        for (row, chunk) in bytes.chunks(16).enumerate() {
+            let _ = write!(s, "        {:08x} ", base + row as u64 * 16);
+            for i in 0..16 {
+                if i == 8 {
+                    s.push(' ');
+                }
+                match chunk.get(i) {
+                    Some(b) => {
+                        let cell = format!("{b:02x}");
+                        match color(row * 16 + i) {
+                            Some(c) => {
+                                let _ = write!(s, " {}", self.paint(&cell, c));
+                            }
+                            None => {
+                                let _ = write!(s, " {cell}");
+                            }
+                        }
+                    }
+                    None => s.push_str("   "),
+                }
+            }
+            s.push_str("  |");
+            for &b in chunk {
+                s.push(if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '.'
+                });
+            }
+            s.push_str("|\n");
+        }
+    }
+
+    fn text_summary(&self, s: &mut String, m: &Summary) {
+        let mut ids = m.session_ids.join(", ");
+        if m.session_ids_truncated {
+            ids.push_str(", …");
+        }
+        let _ = writeln!(
+            s,
+            "-- {} frame{}, {} bytes ({} input), {} session{}{}",
+            m.frames,
+            if m.frames == 1 { "" } else { "s" },
+            m.bytes,
+            m.input,
+            m.sessions,
+            if m.sessions == 1 { "" } else { "s" },
+            if ids.is_empty() {
+                String::new()
+            } else {
+                format!(" ({ids})")
+            }
+        );
+        if !m.frames_by_type.is_empty() {
+            let mut by_type: Vec<(u8, &str, u64)> = m
+                .frames_by_type
+                .iter()
+                .map(|(name, n)| {
+                    let code = FrameType::ALL
+                        .iter()
+                        .find(|t| t.name() == *name)
+                        .map_or(0xff, |t| t.as_u8());
+                    (code, *name, *n)
+                })
+                .collect();
+            by_type.sort_unstable();
+            let list: Vec<String> = by_type.iter().map(|(_, n, c)| format!("{n} {c}")).collect();
+            let _ = writeln!(s, "-- by type: {}", list.join(", "));
+        }
+        if m.decrypt_attempted > 0 {
+            let _ = writeln!(
+                s,
+                "-- decryption: {} Data frames with keys, {} authenticated, {} decrypt_failed",
+                m.decrypt_attempted, m.authenticated, m.decrypt_failed
+            );
+        }
+        if m.diagnostics_total == 0 {
+            let _ = writeln!(s, "-- diagnostics: none");
+        } else {
+            let list: Vec<String> = m
+                .diagnostics_by_code
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "-- diagnostics: {} ({})",
+                m.diagnostics_total,
+                list.join(", ")
+            );
+        }
+        for d in &m.diagnostics {
+            let _ = writeln!(
+                s,
+                "-- {} at {}: {}",
+                self.paint(d.code, Color::Red),
+                d.offset,
+                escape(&d.message)
+            );
+        }
+    }
+}
+
+/// A plaintext for a text line: quoted when it is printable UTF-8, else hex; long ones elided.
+fn plaintext_text(pt: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(pt) {
+        let printable = !text
+            .chars()
+            .any(|c| needs_escape(c) && !matches!(c, '\n' | '\t' | '\r'));
+        if printable {
+            let mut end = text.len().min(TEXT_PLAINTEXT_MAX);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let more = if end < text.len() {
+                format!("…(+{} bytes)", text.len() - end)
+            } else {
+                String::new()
+            };
+            return format!("\"{}\"{more}", escape(&text[..end]));
+        }
+    }
+    let end = pt.len().min(TEXT_PLAINTEXT_MAX / 2);
+    let more = if end < pt.len() {
+        format!("…(+{} bytes)", pt.len() - end)
+    } else {
+        String::new()
+    };
+    format!("hex={}{more}", hex::encode(&pt[..end]))
+}
