@@ -160,15 +160,6 @@ fn print_checklist(
     out.print(&text)
 }
 
-/// One keylog line per direction (see docs/keylog.md).
-fn keylog_lines(session_id: u64, keys: &sbrp::SessionKeys) -> String {
-    format!(
-        "CLIENT_TO_DAEMON {session_id:016x} {}\nDAEMON_TO_CLIENT {session_id:016x} {}\n",
-        hex::encode(*keys.client_to_daemon),
-        hex::encode(*keys.daemon_to_client)
-    )
-}
-
 /// Appends to the key log, creating it with mode 0600 (it holds secrets).
 fn append_keylog(path: &Path, session_id: u64, keys: &sbrp::SessionKeys) -> CliResult<()> {
     let mut options = OpenOptions::new();
@@ -178,7 +169,7 @@ fn append_keylog(path: &Path, session_id: u64, keys: &sbrp::SessionKeys) -> CliR
     let mut file = options
         .open(path)
         .map_err(|e| CliError::io("cannot open the key log", path, &e))?;
-    let lines = zeroize::Zeroizing::new(keylog_lines(session_id, keys));
+    let lines = sbrp::keylog::format_session(session_id, keys);
     file.write_all(lines.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| CliError::io("cannot write the key log", path, &e))
