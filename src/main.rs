@@ -1,1 +1,57 @@
-fn main() {}
+//! `sbrp`: the command-line tool. Argument parsing lives here; every subcommand is a module of
+//! [`cli`] with a `run` function, and the shared plumbing (exit codes, output, escaping, config
+//! directory, pin file) lives beside them.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::cli::output::{ColorChoice, Output};
+
+/// Sideband Relay Protocol (SBRP v1) tools: identity keys, fingerprints and the TOFU pin file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sbrp",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = "Exit codes: 0 success, 1 error, 2 usage, 3 not found / not pinned, \
+                  4 identity key changed or fingerprint mismatch, 5 secret file has unsafe \
+                  permissions, 6 protocol failure."
+)]
+pub struct Cli {
+    /// When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb),
+    /// always, never. JSON is never coloured.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a shell completion script
+    Completions(cli::completions::Args),
+    /// Print the manual page (roff)
+    Man(cli::man::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    // clap prints usage errors before our own colour decision exists: give it the hint.
+    let command = Cli::command().color(cli::output::clap_color_hint());
+    let cli = match command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(err) => return cli::exit::clap_error(&err),
+    };
+    let out = Output::new(cli.color);
+    let result = match cli.command {
+        Command::Completions(args) => cli::completions::run(&out, args),
+        Command::Man(args) => cli::man::run(&out, args),
+    };
+    out.finish(result)
+}

@@ -1,0 +1,28 @@
+//! The subcommands of `sbrp` and their shared plumbing.
+//!
+//! # Adding a subcommand
+//! 1. Create `src/cli/NAME.rs` with `#[derive(clap::Args)] pub struct Args { … }` and
+//!    `pub fn run(out: &Output, args: Args) -> CliResult` (i.e. `Result<Exit, CliError>`).
+//! 2. Add a variant to `Command` in `src/main.rs` and a line to its `match`.
+//! 3. Regenerate the committed completions and man page:
+//!    `SBRP_BLESS=1 cargo test --test cli_docs`.
+//!
+//! # Conventions (see `docs/exit-codes.md`)
+//! - Data goes to stdout through [`output::Output::print`] / [`output::Output::json`] (never
+//!   `println!`: a closed pipe must end quietly). Messages go to stderr through
+//!   [`output::Output::note`] / [`output::Output::warn`]; errors are returned as
+//!   [`exit::CliError`] with a message that names the problem and a hint that names the fix.
+//! - Every string that came from a file, stdin or the wire is passed through
+//!   [`escape::escape`] (or [`escape::escape_path`]) before it is printed for humans.
+//! - `--json` output is an object with a `"schema": "sbrp.<command>/<version>"` field (the pin
+//!   file shapes use `"version"` instead), and is never coloured.
+
+// Shared API: some items are used only by subcommands that are still to come.
+#![allow(dead_code)]
+
+pub mod completions;
+pub mod config;
+pub mod escape;
+pub mod exit;
+pub mod man;
+pub mod output;

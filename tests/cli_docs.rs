@@ -1,0 +1,117 @@
+//! The committed completion scripts (`completions/`) and manual pages (`docs/man/`) must be
+//! what the current binary generates. To refresh them after changing the CLI:
+//! `SBRP_BLESS=1 cargo test --test cli_docs`.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bless() -> bool {
+    std::env::var_os("SBRP_BLESS").is_some_and(|v| !v.is_empty())
+}
+
+fn check(committed: &Path, generated: &[u8]) {
+    if bless() {
+        std::fs::create_dir_all(committed.parent().unwrap()).unwrap();
+        std::fs::write(committed, generated).unwrap();
+        return;
+    }
+    let on_disk = std::fs::read(committed).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "{} is stale or missing: run `SBRP_BLESS=1 cargo test --test cli_docs` and commit it",
+        committed.display()
+    );
+}
+
+#[test]
+fn completion_scripts_are_fresh() {
+    for (shell, file) in [
+        ("bash", "sbrp.bash"),
+        ("zsh", "_sbrp"),
+        ("fish", "sbrp.fish"),
+        ("elvish", "sbrp.elv"),
+        ("powershell", "_sbrp.ps1"),
+    ] {
+        let out = Command::cargo_bin("sbrp")
+            .unwrap()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {out:?}");
+        assert!(!out.stdout.is_empty());
+        check(&repo().join("completions").join(file), &out.stdout);
+    }
+}
+
+#[test]
+fn man_pages_are_fresh() {
+    let tmp = tempfile::tempdir().unwrap();
+    Command::cargo_bin("sbrp")
+        .unwrap()
+        .args(["man", "--write-all"])
+        .arg(tmp.path())
+        .assert()
+        .success();
+    let names = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".1"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let generated = names(tmp.path());
+    assert!(generated.contains(&"sbrp.1".to_owned()), "{generated:?}");
+    let man_dir = repo().join("docs").join("man");
+    for name in &generated {
+        check(
+            &man_dir.join(name),
+            &std::fs::read(tmp.path().join(name)).unwrap(),
+        );
+    }
+    if bless() {
+        for old in names(&man_dir) {
+            if !generated.contains(&old) {
+                std::fs::remove_file(man_dir.join(old)).unwrap();
+            }
+        }
+    } else {
+        assert_eq!(
+            names(&man_dir),
+            generated,
+            "docs/man/ holds pages for commands that no longer exist: run \
+             `SBRP_BLESS=1 cargo test --test cli_docs` and commit"
+        );
+    }
+}
+
+#[test]
+fn man_prints_the_page_of_a_subcommand() {
+    let out = Command::cargo_bin("sbrp")
+        .unwrap()
+        .args(["man", "completions"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let committed = std::fs::read(repo().join("docs/man/sbrp-completions.1")).unwrap();
+    assert_eq!(out.stdout, committed);
+}
+
+#[test]
+fn man_for_an_unknown_subcommand_is_not_found() {
+    Command::cargo_bin("sbrp")
+        .unwrap()
+        .args(["man", "no-such-command"])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("sbrp: error: no manual page"));
+}
