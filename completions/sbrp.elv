@@ -23,9 +23,43 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand keygen 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
+            cand pubkey 'Print the public key of a secret key file'
+            cand fingerprint 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;keygen'= {
+            cand -o 'Where to write the secret key; `-` for stdout [default: <config dir>/identity.pem]'
+            cand --output 'Where to write the secret key; `-` for stdout [default: <config dir>/identity.pem]'
+            cand --format 'Format of the secret key'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --force 'Replace an existing file (atomically; the old key is lost)'
+            cand --json 'Print the report (path, public key, fingerprint, randomart) as one JSON object'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;pubkey'= {
+            cand --format 'Output format'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Same as --format json'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;fingerprint'= {
+            cand --format 'Output format'
+            cand --compare 'Compare with this fingerprint (SHA256:AB:CD:… in any case, or 64 bare hex digits): exit 0 when it matches, 4 when it does not'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Same as --format json'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'sbrp;completions'= {
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
@@ -43,9 +77,18 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --version 'Print version'
         }
         &'sbrp;help'= {
+            cand keygen 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
+            cand pubkey 'Print the public key of a secret key file'
+            cand fingerprint 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;help;keygen'= {
+        }
+        &'sbrp;help;pubkey'= {
+        }
+        &'sbrp;help;fingerprint'= {
         }
         &'sbrp;help;completions'= {
         }

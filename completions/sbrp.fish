@@ -29,9 +29,44 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_needs_command" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "pubkey" -d 'Print the public key of a secret key file'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "man" -d 'Print the manual page (roff)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -s o -l output -d 'Where to write the secret key; `-` for stdout [default: <config dir>/identity.pem]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -l format -d 'Format of the secret key' -r -f -a "pem\t'PKCS#8 PEM ("PRIVATE KEY"), readable by OpenSSL'
+hex\t'128 hex characters: seed then public key'
+base64\t'88 base64 characters: seed then public key'
+json\t'JSON object {"schema": "sbrp.identity/1", "secret_key", "public_key", "fingerprint"}'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -l force -d 'Replace an existing file (atomically; the old key is lost)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -l json -d 'Print the report (path, public key, fingerprint, randomart) as one JSON object'
+complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l format -d 'Output format' -r -f -a "base64\t'Standard base64 (44 characters), the form of the pin file'
+hex\t'64 hex characters'
+pem\t'SubjectPublicKeyInfo PEM ("PUBLIC KEY"), as `openssl pkey -pubout` writes'
+json\t'{"schema": "sbrp.pubkey/1", "public_key", "fingerprint", "encoding"}'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l json -d 'Same as --format json'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -l format -d 'Output format' -r -f -a "fingerprint\t'SHA256:AB:CD:… (the reference form, 102 characters)'
+randomart\t'The OpenSSH "drunken bishop" picture of the key\'s SHA-256 digest (17×9)'
+json\t'{"schema": "sbrp.fingerprint/1", "public_key", "fingerprint", "randomart", "encoding"}'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -l compare -d 'Compare with this fingerprint (SHA256:AB:CD:… in any case, or 64 bare hex digits): exit 0 when it matches, 4 when it does not' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -l json -d 'Same as --format json'
+complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -43,6 +78,9 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from completions man help" -f -a "man" -d 'Print the manual page (roff)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "pubkey" -d 'Print the public key of a secret key file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "man" -d 'Print the manual page (roff)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

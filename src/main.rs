@@ -32,6 +32,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)
+    Keygen(cli::keygen::Args),
+    /// Print the public key of a secret key file
+    Pubkey(cli::pubkey::Args),
+    /// Print the fingerprint or randomart of a public or secret key, or compare fingerprints
+    Fingerprint(cli::fingerprint::Args),
     /// Print a shell completion script
     Completions(cli::completions::Args),
     /// Print the manual page (roff)
@@ -50,6 +56,9 @@ fn main() -> std::process::ExitCode {
     };
     let out = Output::new(cli.color);
     let result = match cli.command {
+        Command::Keygen(args) => cli::keygen::run(&out, args),
+        Command::Pubkey(args) => cli::pubkey::run(&out, args),
+        Command::Fingerprint(args) => cli::fingerprint::run(&out, args),
         Command::Completions(args) => cli::completions::run(&out, args),
         Command::Man(args) => cli::man::run(&out, args),
     };
