@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)')
             [CompletionResult]::new('pubkey', 'pubkey', [CompletionResultType]::ParameterValue, 'Print the public key of a secret key file')
             [CompletionResult]::new('fingerprint', 'fingerprint', [CompletionResultType]::ParameterValue, 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints')
+            [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -68,6 +69,118 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'sbrp;pin' {
+            [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Pin a daemon''s identity key (the same key again is a no-op; another key is refused, exit 4)')
+            [CompletionResult]::new('replace', 'replace', [CompletionResultType]::ParameterValue, 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the pins')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one pin (exit 3 if absent)')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a pin (exit 3 if absent)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'sbrp;pin;add' {
+            [CompletionResult]::new('--comment', '--comment', [CompletionResultType]::ParameterName, 'A note stored with the pin')
+            [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the outcome as JSON')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;pin;replace' {
+            [CompletionResult]::new('--comment', '--comment', [CompletionResultType]::ParameterName, 'A new note (default: keep the old one)')
+            [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (required when stdin is not a terminal)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the outcome as JSON')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;pin;check' {
+            [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'What to do with an unknown daemon')
+            [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the outcome as JSON')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;pin;list' {
+            [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the pin file as JSON (same shape as the file)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;pin;show' {
+            [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print it as JSON')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;pin;remove' {
+            [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the removed pin as JSON')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;pin;help' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Pin a daemon''s identity key (the same key again is a no-op; another key is refused, exit 4)')
+            [CompletionResult]::new('replace', 'replace', [CompletionResultType]::ParameterValue, 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the pins')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one pin (exit 3 if absent)')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a pin (exit 3 if absent)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'sbrp;pin;help;add' {
+            break
+        }
+        'sbrp;pin;help;replace' {
+            break
+        }
+        'sbrp;pin;help;check' {
+            break
+        }
+        'sbrp;pin;help;list' {
+            break
+        }
+        'sbrp;pin;help;show' {
+            break
+        }
+        'sbrp;pin;help;remove' {
+            break
+        }
+        'sbrp;pin;help;help' {
+            break
+        }
         'sbrp;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -89,6 +202,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)')
             [CompletionResult]::new('pubkey', 'pubkey', [CompletionResultType]::ParameterValue, 'Print the public key of a secret key file')
             [CompletionResult]::new('fingerprint', 'fingerprint', [CompletionResultType]::ParameterValue, 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints')
+            [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -101,6 +215,33 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;help;fingerprint' {
+            break
+        }
+        'sbrp;help;pin' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Pin a daemon''s identity key (the same key again is a no-op; another key is refused, exit 4)')
+            [CompletionResult]::new('replace', 'replace', [CompletionResultType]::ParameterValue, 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the pins')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one pin (exit 3 if absent)')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a pin (exit 3 if absent)')
+            break
+        }
+        'sbrp;help;pin;add' {
+            break
+        }
+        'sbrp;help;pin;replace' {
+            break
+        }
+        'sbrp;help;pin;check' {
+            break
+        }
+        'sbrp;help;pin;list' {
+            break
+        }
+        'sbrp;help;pin;show' {
+            break
+        }
+        'sbrp;help;pin;remove' {
             break
         }
         'sbrp;help;completions' {

@@ -31,6 +31,9 @@ _sbrp() {
             sbrp,man)
                 cmd="sbrp__subcmd__man"
                 ;;
+            sbrp,pin)
+                cmd="sbrp__subcmd__pin"
+                ;;
             sbrp,pubkey)
                 cmd="sbrp__subcmd__pubkey"
                 ;;
@@ -49,8 +52,71 @@ _sbrp() {
             sbrp__subcmd__help,man)
                 cmd="sbrp__subcmd__help__subcmd__man"
                 ;;
+            sbrp__subcmd__help,pin)
+                cmd="sbrp__subcmd__help__subcmd__pin"
+                ;;
             sbrp__subcmd__help,pubkey)
                 cmd="sbrp__subcmd__help__subcmd__pubkey"
+                ;;
+            sbrp__subcmd__help__subcmd__pin,add)
+                cmd="sbrp__subcmd__help__subcmd__pin__subcmd__add"
+                ;;
+            sbrp__subcmd__help__subcmd__pin,check)
+                cmd="sbrp__subcmd__help__subcmd__pin__subcmd__check"
+                ;;
+            sbrp__subcmd__help__subcmd__pin,list)
+                cmd="sbrp__subcmd__help__subcmd__pin__subcmd__list"
+                ;;
+            sbrp__subcmd__help__subcmd__pin,remove)
+                cmd="sbrp__subcmd__help__subcmd__pin__subcmd__remove"
+                ;;
+            sbrp__subcmd__help__subcmd__pin,replace)
+                cmd="sbrp__subcmd__help__subcmd__pin__subcmd__replace"
+                ;;
+            sbrp__subcmd__help__subcmd__pin,show)
+                cmd="sbrp__subcmd__help__subcmd__pin__subcmd__show"
+                ;;
+            sbrp__subcmd__pin,add)
+                cmd="sbrp__subcmd__pin__subcmd__add"
+                ;;
+            sbrp__subcmd__pin,check)
+                cmd="sbrp__subcmd__pin__subcmd__check"
+                ;;
+            sbrp__subcmd__pin,help)
+                cmd="sbrp__subcmd__pin__subcmd__help"
+                ;;
+            sbrp__subcmd__pin,list)
+                cmd="sbrp__subcmd__pin__subcmd__list"
+                ;;
+            sbrp__subcmd__pin,remove)
+                cmd="sbrp__subcmd__pin__subcmd__remove"
+                ;;
+            sbrp__subcmd__pin,replace)
+                cmd="sbrp__subcmd__pin__subcmd__replace"
+                ;;
+            sbrp__subcmd__pin,show)
+                cmd="sbrp__subcmd__pin__subcmd__show"
+                ;;
+            sbrp__subcmd__pin__subcmd__help,add)
+                cmd="sbrp__subcmd__pin__subcmd__help__subcmd__add"
+                ;;
+            sbrp__subcmd__pin__subcmd__help,check)
+                cmd="sbrp__subcmd__pin__subcmd__help__subcmd__check"
+                ;;
+            sbrp__subcmd__pin__subcmd__help,help)
+                cmd="sbrp__subcmd__pin__subcmd__help__subcmd__help"
+                ;;
+            sbrp__subcmd__pin__subcmd__help,list)
+                cmd="sbrp__subcmd__pin__subcmd__help__subcmd__list"
+                ;;
+            sbrp__subcmd__pin__subcmd__help,remove)
+                cmd="sbrp__subcmd__pin__subcmd__help__subcmd__remove"
+                ;;
+            sbrp__subcmd__pin__subcmd__help,replace)
+                cmd="sbrp__subcmd__pin__subcmd__help__subcmd__replace"
+                ;;
+            sbrp__subcmd__pin__subcmd__help,show)
+                cmd="sbrp__subcmd__pin__subcmd__help__subcmd__show"
                 ;;
             *)
                 ;;
@@ -59,7 +125,7 @@ _sbrp() {
 
     case "${cmd}" in
         sbrp)
-            opts="-h -V --color --help --version keygen pubkey fingerprint completions man help"
+            opts="-h -V --color --help --version keygen pubkey fingerprint pin completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -121,7 +187,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__help)
-            opts="keygen pubkey fingerprint completions man help"
+            opts="keygen pubkey fingerprint pin completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,6 +270,104 @@ _sbrp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sbrp__subcmd__help__subcmd__pin)
+            opts="add replace check list show remove"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__pin__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__pin__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__pin__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__pin__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__pin__subcmd__replace)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__pin__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sbrp__subcmd__help__subcmd__pubkey)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -256,6 +420,284 @@ _sbrp() {
             fi
             case "${prev}" in
                 --write-all)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin)
+            opts="-h -V --pins --color --help --version add replace check list show remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__add)
+            opts="-h -V --comment --json --pins --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --comment)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__check)
+            opts="-h -V --policy --json --pins --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --policy)
+                    COMPREPLY=($(compgen -W "strict accept-new ask" -- "${cur}"))
+                    return 0
+                    ;;
+                --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__help)
+            opts="add replace check list show remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__help__subcmd__replace)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__list)
+            opts="-h -V --json --pins --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__remove)
+            opts="-h -V --json --pins --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__replace)
+            opts="-y -h -V --yes --comment --json --pins --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --comment)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__pin__subcmd__show)
+            opts="-h -V --json --pins --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pins)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

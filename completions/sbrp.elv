@@ -26,6 +26,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand keygen 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
             cand pubkey 'Print the public key of a secret key file'
             cand fingerprint 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
+            cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -61,6 +62,103 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'sbrp;pin'= {
+            cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand add 'Pin a daemon''s identity key (the same key again is a no-op; another key is refused, exit 4)'
+            cand replace 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)'
+            cand check 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed'
+            cand list 'List the pins'
+            cand show 'Show one pin (exit 3 if absent)'
+            cand remove 'Remove a pin (exit 3 if absent)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;pin;add'= {
+            cand --comment 'A note stored with the pin'
+            cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print the outcome as JSON'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;pin;replace'= {
+            cand --comment 'A new note (default: keep the old one)'
+            cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand -y 'Do not ask for confirmation (required when stdin is not a terminal)'
+            cand --yes 'Do not ask for confirmation (required when stdin is not a terminal)'
+            cand --json 'Print the outcome as JSON'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;pin;check'= {
+            cand --policy 'What to do with an unknown daemon'
+            cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print the outcome as JSON'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;pin;list'= {
+            cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print the pin file as JSON (same shape as the file)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;pin;show'= {
+            cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print it as JSON'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;pin;remove'= {
+            cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print the removed pin as JSON'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;pin;help'= {
+            cand add 'Pin a daemon''s identity key (the same key again is a no-op; another key is refused, exit 4)'
+            cand replace 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)'
+            cand check 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed'
+            cand list 'List the pins'
+            cand show 'Show one pin (exit 3 if absent)'
+            cand remove 'Remove a pin (exit 3 if absent)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;pin;help;add'= {
+        }
+        &'sbrp;pin;help;replace'= {
+        }
+        &'sbrp;pin;help;check'= {
+        }
+        &'sbrp;pin;help;list'= {
+        }
+        &'sbrp;pin;help;show'= {
+        }
+        &'sbrp;pin;help;remove'= {
+        }
+        &'sbrp;pin;help;help'= {
+        }
         &'sbrp;completions'= {
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand -h 'Print help (see more with ''--help'')'
@@ -80,6 +178,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand keygen 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
             cand pubkey 'Print the public key of a secret key file'
             cand fingerprint 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
+            cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -89,6 +188,26 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;help;pubkey'= {
         }
         &'sbrp;help;fingerprint'= {
+        }
+        &'sbrp;help;pin'= {
+            cand add 'Pin a daemon''s identity key (the same key again is a no-op; another key is refused, exit 4)'
+            cand replace 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)'
+            cand check 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed'
+            cand list 'List the pins'
+            cand show 'Show one pin (exit 3 if absent)'
+            cand remove 'Remove a pin (exit 3 if absent)'
+        }
+        &'sbrp;help;pin;add'= {
+        }
+        &'sbrp;help;pin;replace'= {
+        }
+        &'sbrp;help;pin;check'= {
+        }
+        &'sbrp;help;pin;list'= {
+        }
+        &'sbrp;help;pin;show'= {
+        }
+        &'sbrp;help;pin;remove'= {
         }
         &'sbrp;help;completions'= {
         }

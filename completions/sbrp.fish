@@ -32,6 +32,7 @@ complete -c sbrp -n "__fish_sbrp_needs_command" -s V -l version -d 'Print versio
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "pubkey" -d 'Print the public key of a secret key file'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "man" -d 'Print the manual page (roff)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -67,6 +68,74 @@ never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -l json -d 'Same as --format json'
 complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -f -a "add" -d 'Pin a daemon\'s identity key (the same key again is a no-op; another key is refused, exit 4)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -f -a "replace" -d 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -f -a "check" -d 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -f -a "list" -d 'List the pins'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -f -a "show" -d 'Show one pin (exit 3 if absent)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -f -a "remove" -d 'Remove a pin (exit 3 if absent)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l comment -d 'A note stored with the pin' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l json -d 'Print the outcome as JSON'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l comment -d 'A new note (default: keep the old one)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -s y -l yes -d 'Do not ask for confirmation (required when stdin is not a terminal)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l json -d 'Print the outcome as JSON'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -l policy -d 'What to do with an unknown daemon' -r -f -a "strict\t'Unknown daemons are refused (exit 3)'
+accept-new\t'Unknown daemons are pinned on first use'
+ask\t'Ask on a terminal (yes / no / paste the expected fingerprint); strict otherwise'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -l json -d 'Print the outcome as JSON'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -l json -d 'Print the pin file as JSON (same shape as the file)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -l json -d 'Print it as JSON'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from remove" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from remove" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from remove" -l json -d 'Print the removed pin as JSON'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "add" -d 'Pin a daemon\'s identity key (the same key again is a no-op; another key is refused, exit 4)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "replace" -d 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "check" -d 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the pins'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one pin (exit 3 if absent)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a pin (exit 3 if absent)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -78,9 +147,16 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "pubkey" -d 'Print the public key of a secret key file'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "man" -d 'Print the manual page (roff)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man help" -f -a "pubkey" -d 'Print the public key of a secret key file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man help" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man help" -f -a "man" -d 'Print the manual page (roff)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "add" -d 'Pin a daemon\'s identity key (the same key again is a no-op; another key is refused, exit 4)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "replace" -d 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "check" -d 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "list" -d 'List the pins'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "show" -d 'Show one pin (exit 3 if absent)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "remove" -d 'Remove a pin (exit 3 if absent)'

@@ -38,6 +38,8 @@ enum Command {
     Pubkey(cli::pubkey::Args),
     /// Print the fingerprint or randomart of a public or secret key, or compare fingerprints
     Fingerprint(cli::fingerprint::Args),
+    /// Manage the TOFU pin file (daemon id -> pinned identity key)
+    Pin(cli::pin::Args),
     /// Print a shell completion script
     Completions(cli::completions::Args),
     /// Print the manual page (roff)
@@ -59,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Keygen(args) => cli::keygen::run(&out, args),
         Command::Pubkey(args) => cli::pubkey::run(&out, args),
         Command::Fingerprint(args) => cli::fingerprint::run(&out, args),
+        Command::Pin(args) => cli::pin::run(&out, args),
         Command::Completions(args) => cli::completions::run(&out, args),
         Command::Man(args) => cli::man::run(&out, args),
     };

@@ -1,6 +1,6 @@
 //! Reading keys given on the command line: as a literal argument, a file, or stdin (`-`).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use sbrp::IdentityPublicKey;
@@ -159,12 +159,4 @@ pub fn load_public_arg(arg: &OsStr) -> CliResult<(IdentityPublicKey, KeySource)>
         .hint("pass the public key: `sbrp pubkey SECRET_FILE` prints it"));
     }
     Ok((loaded.public_key(), loaded.source))
-}
-
-/// The key argument of a command, or the default identity file when absent.
-pub fn arg_or_default_identity(arg: Option<OsString>) -> CliResult<OsString> {
-    match arg {
-        Some(a) => Ok(a),
-        None => Ok(super::config::default_identity_path()?.into_os_string()),
-    }
 }

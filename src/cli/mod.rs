@@ -17,9 +17,6 @@
 //! - `--json` output is an object with a `"schema": "sbrp.<command>/<version>"` field (the pin
 //!   file shapes use `"version"` instead), and is never coloured.
 
-// Shared API: some items are used only by subcommands that are still to come.
-#![allow(dead_code)]
-
 pub mod completions;
 pub mod config;
 pub mod escape;
@@ -30,4 +27,6 @@ pub mod keygen;
 pub mod keyinput;
 pub mod man;
 pub mod output;
+pub mod pin;
+pub mod pinstore;
 pub mod pubkey;
