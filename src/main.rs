@@ -44,6 +44,8 @@ enum Command {
     Completions(cli::completions::Args),
     /// Print the manual page (roff)
     Man(cli::man::Args),
+    /// A known-good SBRP echo daemon and test client for live interoperability tests
+    Peer(cli::peer::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::Pin(args) => cli::pin::run(&out, args),
         Command::Completions(args) => cli::completions::run(&out, args),
         Command::Man(args) => cli::man::run(&out, args),
+        Command::Peer(args) => cli::peer::run(&out, args),
     };
     out.finish(result)
 }

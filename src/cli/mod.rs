@@ -27,6 +27,7 @@ pub mod keygen;
 pub mod keyinput;
 pub mod man;
 pub mod output;
+pub mod peer;
 pub mod pin;
 pub mod pinstore;
 pub mod pubkey;
