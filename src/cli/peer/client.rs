@@ -186,8 +186,23 @@ impl Conn<'_> {
         }
     }
 
+    /// Sends `bytes`. A peer that stopped reading (broken pipe, reset) is not reported here:
+    /// what it sent before going away, or its end of input, is the better diagnosis, and the
+    /// next wait finds it.
     fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
-        self.transport.send(bytes).map_err(|e| Failure {
+        match self.transport.send(bytes) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                self.note(&format!("{} stopped reading ({e})", self.transport.label));
+                return Ok(());
+            }
+            other => other,
+        }
+        .map_err(|e| Failure {
             exit: Exit::Error,
             code: None,
             message: format!("cannot send to {}: {e}", self.transport.label),
