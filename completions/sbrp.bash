@@ -16,6 +16,9 @@ _sbrp() {
             ",$1")
                 cmd="sbrp"
                 ;;
+            sbrp,bench)
+                cmd="sbrp__subcmd__bench"
+                ;;
             sbrp,completions)
                 cmd="sbrp__subcmd__completions"
                 ;;
@@ -39,6 +42,9 @@ _sbrp() {
                 ;;
             sbrp,pubkey)
                 cmd="sbrp__subcmd__pubkey"
+                ;;
+            sbrp__subcmd__help,bench)
+                cmd="sbrp__subcmd__help__subcmd__bench"
                 ;;
             sbrp__subcmd__help,completions)
                 cmd="sbrp__subcmd__help__subcmd__completions"
@@ -155,12 +161,34 @@ _sbrp() {
 
     case "${cmd}" in
         sbrp)
-            opts="-h -V --color --help --version keygen pubkey fingerprint pin completions man peer help"
+            opts="-h -V --color --help --version keygen pubkey fingerprint pin completions man bench peer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__bench)
+            opts="-h -V --seconds --json --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -217,8 +245,22 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__help)
-            opts="keygen pubkey fingerprint pin completions man peer help"
+            opts="keygen pubkey fingerprint pin completions man bench peer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__bench)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -29,6 +29,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
+            cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
             cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -175,6 +176,15 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'sbrp;bench'= {
+            cand --seconds 'Seconds per measurement (13 measurements plus 4 per size)'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print the results as JSON (schema sbrp.bench/1)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'sbrp;peer'= {
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand -h 'Print help (see more with ''--help'')'
@@ -241,6 +251,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
+            cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
             cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -273,6 +284,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;help;completions'= {
         }
         &'sbrp;help;man'= {
+        }
+        &'sbrp;help;bench'= {
         }
         &'sbrp;help;peer'= {
             cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'

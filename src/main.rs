@@ -44,6 +44,8 @@ enum Command {
     Completions(cli::completions::Args),
     /// Print the manual page (roff)
     Man(cli::man::Args),
+    /// Measure handshakes, AEAD, framing and the streaming decoder
+    Bench(cli::bench::Args),
     /// A known-good SBRP echo daemon and test client for live interoperability tests
     Peer(cli::peer::Args),
 }
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Completions(args) => cli::completions::run(&out, args),
         Command::Man(args) => cli::man::run(&out, args),
         Command::Peer(args) => cli::peer::run(&out, args),
+        Command::Bench(args) => cli::bench::run(&out, args),
     };
     out.finish(result)
 }

@@ -17,6 +17,7 @@
 //! - `--json` output is an object with a `"schema": "sbrp.<command>/<version>"` field (the pin
 //!   file shapes use `"version"` instead), and is never coloured.
 
+pub mod bench;
 pub mod completions;
 pub mod config;
 pub mod escape;
