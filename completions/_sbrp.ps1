@@ -34,6 +34,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (roff)')
             [CompletionResult]::new('selftest', 'selftest', [CompletionResultType]::ParameterValue, 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure handshakes, AEAD, framing and the streaming decoder')
+            [CompletionResult]::new('peer', 'peer', [CompletionResultType]::ParameterValue, 'A known-good SBRP echo daemon and test client for live interoperability tests')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -220,7 +222,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;selftest' {
-            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the loopback session''s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture. Also enabled by SBRP_KEYLOGFILE')
+            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the loopback session''s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE')
             [CompletionResult]::new('--capture', '--capture', [CompletionResultType]::ParameterName, 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist')
@@ -228,6 +230,82 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;bench' {
+            [CompletionResult]::new('--seconds', '--seconds', [CompletionResultType]::ParameterName, 'Seconds per measurement (13 measurements plus 4 per size)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the results as JSON (schema sbrp.bench/1)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;peer' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'sbrp;peer;daemon' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'The daemon''s Ed25519 secret key file (any encoding `sbrp keygen` writes; `-` for stdin); must not be readable by group or others')
+            [CompletionResult]::new('--daemon-id', '--daemon-id', [CompletionResultType]::ParameterName, 'The daemon id clients ask for (part of what the daemon signs)')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Serve TCP connections on HOST:PORT instead of stdin/stdout (port 0 picks one; the address is printed on stderr)')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'With --listen: the most connections served at once (more are closed at once)')
+            [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)')
+            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;peer;client' {
+            [CompletionResult]::new('--daemon-id', '--daemon-id', [CompletionResultType]::ParameterName, 'The daemon id to open a session with (part of what the daemon signs)')
+            [CompletionResult]::new('--identity-key', '--identity-key', [CompletionResultType]::ParameterName, 'Expect exactly this identity key (hex, base64, PEM, or a file holding one) instead of using the pin file')
+            [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'What to do with a daemon id that is not pinned: strict refuses (exit 3), accept-new pins it, ask asks on a terminal (and acts as strict otherwise, and always in stdio mode). A changed key always fails (exit 4). [default: strict]')
+            [CompletionResult]::new('--session-id', '--session-id', [CompletionResultType]::ParameterName, 'The session id (1 to 2^64−1) [default: random]')
+            [CompletionResult]::new('--message', '--message', [CompletionResultType]::ParameterName, 'A message to send (repeatable); its echo must match byte for byte')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Also send N generated messages of sizes from 0 to 65508 bytes')
+            [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Connect to HOST:PORT instead of using stdin/stdout')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for each echo (or Pong)')
+            [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)')
+            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--ping', '--ping', [CompletionResultType]::ParameterName, 'Send a Ping before the handshake and wait for the Pong')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the summary as JSON (schema sbrp.peer-client/1)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;peer;help' {
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'sbrp;peer;help;daemon' {
+            break
+        }
+        'sbrp;peer;help;client' {
+            break
+        }
+        'sbrp;peer;help;help' {
             break
         }
         'sbrp;help' {
@@ -239,6 +317,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (roff)')
             [CompletionResult]::new('selftest', 'selftest', [CompletionResultType]::ParameterValue, 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)')
+            [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure handshakes, AEAD, framing and the streaming decoder')
+            [CompletionResult]::new('peer', 'peer', [CompletionResultType]::ParameterValue, 'A known-good SBRP echo daemon and test client for live interoperability tests')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -288,6 +368,20 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;help;selftest' {
+            break
+        }
+        'sbrp;help;bench' {
+            break
+        }
+        'sbrp;help;peer' {
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            break
+        }
+        'sbrp;help;peer;daemon' {
+            break
+        }
+        'sbrp;help;peer;client' {
             break
         }
         'sbrp;help;help' {

@@ -16,6 +16,9 @@ _sbrp() {
             ",$1")
                 cmd="sbrp"
                 ;;
+            sbrp,bench)
+                cmd="sbrp__subcmd__bench"
+                ;;
             sbrp,completions)
                 cmd="sbrp__subcmd__completions"
                 ;;
@@ -34,6 +37,9 @@ _sbrp() {
             sbrp,man)
                 cmd="sbrp__subcmd__man"
                 ;;
+            sbrp,peer)
+                cmd="sbrp__subcmd__peer"
+                ;;
             sbrp,pin)
                 cmd="sbrp__subcmd__pin"
                 ;;
@@ -42,6 +48,9 @@ _sbrp() {
                 ;;
             sbrp,selftest)
                 cmd="sbrp__subcmd__selftest"
+                ;;
+            sbrp__subcmd__help,bench)
+                cmd="sbrp__subcmd__help__subcmd__bench"
                 ;;
             sbrp__subcmd__help,completions)
                 cmd="sbrp__subcmd__help__subcmd__completions"
@@ -61,6 +70,9 @@ _sbrp() {
             sbrp__subcmd__help,man)
                 cmd="sbrp__subcmd__help__subcmd__man"
                 ;;
+            sbrp__subcmd__help,peer)
+                cmd="sbrp__subcmd__help__subcmd__peer"
+                ;;
             sbrp__subcmd__help,pin)
                 cmd="sbrp__subcmd__help__subcmd__pin"
                 ;;
@@ -69,6 +81,12 @@ _sbrp() {
                 ;;
             sbrp__subcmd__help,selftest)
                 cmd="sbrp__subcmd__help__subcmd__selftest"
+                ;;
+            sbrp__subcmd__help__subcmd__peer,client)
+                cmd="sbrp__subcmd__help__subcmd__peer__subcmd__client"
+                ;;
+            sbrp__subcmd__help__subcmd__peer,daemon)
+                cmd="sbrp__subcmd__help__subcmd__peer__subcmd__daemon"
                 ;;
             sbrp__subcmd__help__subcmd__pin,add)
                 cmd="sbrp__subcmd__help__subcmd__pin__subcmd__add"
@@ -87,6 +105,24 @@ _sbrp() {
                 ;;
             sbrp__subcmd__help__subcmd__pin,show)
                 cmd="sbrp__subcmd__help__subcmd__pin__subcmd__show"
+                ;;
+            sbrp__subcmd__peer,client)
+                cmd="sbrp__subcmd__peer__subcmd__client"
+                ;;
+            sbrp__subcmd__peer,daemon)
+                cmd="sbrp__subcmd__peer__subcmd__daemon"
+                ;;
+            sbrp__subcmd__peer,help)
+                cmd="sbrp__subcmd__peer__subcmd__help"
+                ;;
+            sbrp__subcmd__peer__subcmd__help,client)
+                cmd="sbrp__subcmd__peer__subcmd__help__subcmd__client"
+                ;;
+            sbrp__subcmd__peer__subcmd__help,daemon)
+                cmd="sbrp__subcmd__peer__subcmd__help__subcmd__daemon"
+                ;;
+            sbrp__subcmd__peer__subcmd__help,help)
+                cmd="sbrp__subcmd__peer__subcmd__help__subcmd__help"
                 ;;
             sbrp__subcmd__pin,add)
                 cmd="sbrp__subcmd__pin__subcmd__add"
@@ -137,12 +173,34 @@ _sbrp() {
 
     case "${cmd}" in
         sbrp)
-            opts="-h -V --color --help --version keygen pubkey fingerprint pin decode completions man selftest help"
+            opts="-h -V --color --help --version keygen pubkey fingerprint pin decode completions man selftest bench peer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__bench)
+            opts="-h -V --seconds --json --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -245,8 +303,22 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__help)
-            opts="keygen pubkey fingerprint pin decode completions man selftest help"
+            opts="keygen pubkey fingerprint pin decode completions man selftest bench peer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__bench)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -331,6 +403,48 @@ _sbrp() {
         sbrp__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__peer)
+            opts="daemon client"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__peer__subcmd__client)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__peer__subcmd__daemon)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -513,6 +627,188 @@ _sbrp() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__peer)
+            opts="-h -V --color --help --version daemon client help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__peer__subcmd__client)
+            opts="-q -h -V --daemon-id --identity-key --pins --policy --session-id --message --count --connect --exec --ping --timeout --json --handshake-timeout --keylog --quiet --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --daemon-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -W "strict accept-new ask" -- "${cur}"))
+                    return 0
+                    ;;
+                --session-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --message)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handshake-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keylog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__peer__subcmd__daemon)
+            opts="-q -h -V --key --daemon-id --listen --max-connections --handshake-timeout --keylog --quiet --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --daemon-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handshake-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keylog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__peer__subcmd__help)
+            opts="daemon client help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__peer__subcmd__help__subcmd__client)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__peer__subcmd__help__subcmd__daemon)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__peer__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

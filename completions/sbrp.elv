@@ -31,6 +31,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
             cand selftest 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
+            cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
+            cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;keygen'= {
@@ -195,7 +197,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --version 'Print version'
         }
         &'sbrp;selftest'= {
-            cand --keylog 'Append the loopback session''s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture. Also enabled by SBRP_KEYLOGFILE'
+            cand --keylog 'Append the loopback session''s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE'
             cand --capture 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
@@ -203,6 +205,74 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+        }
+        &'sbrp;bench'= {
+            cand --seconds 'Seconds per measurement (13 measurements plus 4 per size)'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print the results as JSON (schema sbrp.bench/1)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;peer'= {
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session, send messages and verify the echoes'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;peer;daemon'= {
+            cand --key 'The daemon''s Ed25519 secret key file (any encoding `sbrp keygen` writes; `-` for stdin); must not be readable by group or others'
+            cand --daemon-id 'The daemon id clients ask for (part of what the daemon signs)'
+            cand --listen 'Serve TCP connections on HOST:PORT instead of stdin/stdout (port 0 picks one; the address is printed on stderr)'
+            cand --max-connections 'With --listen: the most connections served at once (more are closed at once)'
+            cand --handshake-timeout 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)'
+            cand --keylog 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand -q 'Print only errors on stderr'
+            cand --quiet 'Print only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;peer;client'= {
+            cand --daemon-id 'The daemon id to open a session with (part of what the daemon signs)'
+            cand --identity-key 'Expect exactly this identity key (hex, base64, PEM, or a file holding one) instead of using the pin file'
+            cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --policy 'What to do with a daemon id that is not pinned: strict refuses (exit 3), accept-new pins it, ask asks on a terminal (and acts as strict otherwise, and always in stdio mode). A changed key always fails (exit 4). [default: strict]'
+            cand --session-id 'The session id (1 to 2^64−1) [default: random]'
+            cand --message 'A message to send (repeatable); its echo must match byte for byte'
+            cand --count 'Also send N generated messages of sizes from 0 to 65508 bytes'
+            cand --connect 'Connect to HOST:PORT instead of using stdin/stdout'
+            cand --exec 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand'
+            cand --timeout 'Seconds to wait for each echo (or Pong)'
+            cand --handshake-timeout 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)'
+            cand --keylog 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --ping 'Send a Ping before the handshake and wait for the Pong'
+            cand --json 'Print the summary as JSON (schema sbrp.peer-client/1)'
+            cand -q 'Print only errors on stderr'
+            cand --quiet 'Print only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;peer;help'= {
+            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session, send messages and verify the echoes'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;peer;help;daemon'= {
+        }
+        &'sbrp;peer;help;client'= {
+        }
+        &'sbrp;peer;help;help'= {
         }
         &'sbrp;help'= {
             cand keygen 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
@@ -213,6 +283,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
             cand selftest 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
+            cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
+            cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;help;keygen'= {
@@ -248,6 +320,16 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;help;man'= {
         }
         &'sbrp;help;selftest'= {
+        }
+        &'sbrp;help;bench'= {
+        }
+        &'sbrp;help;peer'= {
+            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session, send messages and verify the echoes'
+        }
+        &'sbrp;help;peer;daemon'= {
+        }
+        &'sbrp;help;peer;client'= {
         }
         &'sbrp;help;help'= {
         }

@@ -37,6 +37,8 @@ complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "decode" -d 'Decode a capt
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "man" -d 'Print the manual page (roff)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -s o -l output -d 'Where to write the secret key; `-` for stdout [default: <config dir>/identity.pem]' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -l format -d 'Format of the secret key' -r -f -a "pem\t'PKCS#8 PEM ("PRIVATE KEY"), readable by OpenSSL'
@@ -169,7 +171,7 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l keylog -d 'Append the loopback session\'s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture. Also enabled by SBRP_KEYLOGFILE' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l keylog -d 'Append the loopback session\'s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l capture -d 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
@@ -177,18 +179,74 @@ never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l json -d 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "pubkey" -d 'Print the public key of a secret key file'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "completions" -d 'Print a shell completion script'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "man" -d 'Print the manual page (roff)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l seconds -d 'Seconds per measurement (13 measurements plus 4 per size)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l json -d 'Print the results as JSON (schema sbrp.bench/1)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "client" -d 'Open a session, send messages and verify the echoes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l key -d 'The daemon\'s Ed25519 secret key file (any encoding `sbrp keygen` writes; `-` for stdin); must not be readable by group or others' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l daemon-id -d 'The daemon id clients ask for (part of what the daemon signs)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l listen -d 'Serve TCP connections on HOST:PORT instead of stdin/stdout (port 0 picks one; the address is printed on stderr)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l max-connections -d 'With --listen: the most connections served at once (more are closed at once)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l handshake-timeout -d 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l keylog -d 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s q -l quiet -d 'Print only errors on stderr'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l daemon-id -d 'The daemon id to open a session with (part of what the daemon signs)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l identity-key -d 'Expect exactly this identity key (hex, base64, PEM, or a file holding one) instead of using the pin file' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l policy -d 'What to do with a daemon id that is not pinned: strict refuses (exit 3), accept-new pins it, ask asks on a terminal (and acts as strict otherwise, and always in stdio mode). A changed key always fails (exit 4). [default: strict]' -r -f -a "strict\t'Unknown daemons are refused (exit 3)'
+accept-new\t'Unknown daemons are pinned on first use'
+ask\t'Ask on a terminal (yes / no / paste the expected fingerprint); strict otherwise'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l session-id -d 'The session id (1 to 2^64−1) [default: random]' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l message -d 'A message to send (repeatable); its echo must match byte for byte' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l count -d 'Also send N generated messages of sizes from 0 to 65508 bytes' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l connect -d 'Connect to HOST:PORT instead of using stdin/stdout' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l exec -d 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh\'s ProxyCommand' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l timeout -d 'Seconds to wait for each echo (or Pong)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l handshake-timeout -d 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l keylog -d 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l ping -d 'Send a Ping before the handshake and wait for the Pong'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l json -d 'Print the summary as JSON (schema sbrp.peer-client/1)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s q -l quiet -d 'Print only errors on stderr'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "client" -d 'Open a session, send messages and verify the echoes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "pubkey" -d 'Print the public key of a secret key file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "completions" -d 'Print a shell completion script'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "man" -d 'Print the manual page (roff)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "add" -d 'Pin a daemon\'s identity key (the same key again is a no-op; another key is refused, exit 4)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "replace" -d 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "check" -d 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "list" -d 'List the pins'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "show" -d 'Show one pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "remove" -d 'Remove a pin (exit 3 if absent)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "client" -d 'Open a session, send messages and verify the echoes'

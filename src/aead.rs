@@ -1,6 +1,15 @@
 //! ChaCha20-Poly1305 with an empty AAD, behind one small interface so the backend can be
 //! chosen at build time: the pure-Rust RustCrypto crate by default, or `ring` with the cargo
 //! feature `ring`. Both produce identical bytes.
+//!
+//! | backend | feature | key wiped on drop | buffer after a failed open |
+//! |---|---|---|---|
+//! | RustCrypto `chacha20poly1305` | (default) | yes (`zeroize`) | the ciphertext, unchanged |
+//! | `ring` 0.17 | `ring` | **no**: ring keeps its expanded key in a private type and offers no way to wipe it | all zeros (ring wipes it) |
+//!
+//! With `ring`, the 32-byte session keys that [`crate::session::SessionKeys`] holds are still
+//! wiped; only ring's own copy inside its `LessSafeKey` is not (it is freed without being
+//! overwritten). Choose the default backend where that matters.
 
 use crate::frame::{NONCE_LEN, TAG_LEN};
 
@@ -28,8 +37,9 @@ impl Cipher {
         self.0.seal(nonce, buf)
     }
 
-    /// Verifies `tag` and, only if it is right, decrypts `buf` in place. On failure `buf` is
-    /// left as it was.
+    /// Verifies `tag` and, only if it is right, returns with `buf` decrypted in place. On
+    /// failure no plaintext is exposed: RustCrypto leaves the ciphertext unchanged, `ring`
+    /// overwrites `buf` with zeros. Do not rely on either.
     pub fn open_in_place(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -78,6 +88,138 @@ mod backend {
             self.0
                 .decrypt_inout_detached(nonce.into(), &[], buf.into(), tag.into())
                 .map_err(|_| OpenError)
+        }
+    }
+}
+
+#[cfg(feature = "ring")]
+mod backend {
+    use super::{KEY_LEN, NONCE_LEN, OpenError, TAG_LEN};
+    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
+
+    pub const NAME: &str = "ring";
+
+    /// ring's key. Not wiped on drop: ring gives no access to its key schedule.
+    pub struct Key(LessSafeKey);
+
+    impl Key {
+        pub fn new(key: &[u8; KEY_LEN]) -> Self {
+            // ring refuses only keys of the wrong length; ours is 32 bytes by type.
+            match UnboundKey::new(&CHACHA20_POLY1305, key) {
+                Ok(k) => Self(LessSafeKey::new(k)),
+                Err(_) => unreachable!("ring refused a 32-byte ChaCha20-Poly1305 key"),
+            }
+        }
+
+        pub fn seal(&self, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
+            let nonce = Nonce::assume_unique_for_key(*nonce);
+            // ring refuses only inputs over 256 GiB; SBRP payloads are ≤ 64 KiB.
+            match self.0.seal_in_place_separate_tag(nonce, Aad::empty(), buf) {
+                Ok(tag) => {
+                    let mut out = [0u8; TAG_LEN];
+                    out.copy_from_slice(tag.as_ref());
+                    out
+                }
+                Err(_) => unreachable!("ring refused a buffer of {} bytes", buf.len()),
+            }
+        }
+
+        pub fn open(
+            &self,
+            nonce: &[u8; NONCE_LEN],
+            buf: &mut [u8],
+            tag: &[u8; TAG_LEN],
+        ) -> Result<(), OpenError> {
+            let nonce = Nonce::assume_unique_for_key(*nonce);
+            self.0
+                .open_in_place_separate_tag(nonce, Aad::empty(), Tag::from(*tag), buf, 0..)
+                .map(|_| ())
+                .map_err(|_| OpenError)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kat() -> ([u8; KEY_LEN], [u8; NONCE_LEN]) {
+        let mut key = [0u8; KEY_LEN];
+        for (i, b) in key.iter_mut().enumerate() {
+            *b = 0x80 + i as u8;
+        }
+        let nonce = [
+            0x07, 0, 0, 0, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47,
+        ];
+        (key, nonce)
+    }
+
+    /// The first client→daemon message of the reference's vectors (`messages[0]` of
+    /// `sbrp-vectors/1`: "Hello from client!", seq 0): run under whichever backend is built.
+    #[test]
+    fn reference_message_vector() {
+        let key: [u8; KEY_LEN] =
+            hex::decode("9aed6a2acec2cc049b01efa7677698845126f24a2dbdb9ee9570531b1e7d83f3")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let nonce: [u8; NONCE_LEN] = hex::decode("000000010000000000000000")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let mut buf = b"Hello from client!".to_vec();
+        let tag = Cipher::new(&key).seal_in_place(&nonce, &mut buf);
+        assert_eq!(hex::encode(&buf), "990c7a087ab4c262a8e22194702fd5d8dbc0");
+        assert_eq!(hex::encode(tag), "600727d9182f9e146d5f3a7fc5cafa2a");
+        Cipher::new(&key)
+            .open_in_place(&nonce, &mut buf, &tag)
+            .unwrap();
+        assert_eq!(buf, b"Hello from client!");
+    }
+
+    #[test]
+    fn round_trip_and_tamper() {
+        let (key, nonce) = kat();
+        let cipher = Cipher::new(&key);
+        for len in [0usize, 1, 63, 64, 65, 1024, 16 * 1024, 65508] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let mut buf = plain.clone();
+            let tag = cipher.seal_in_place(&nonce, &mut buf);
+            let mut opened = buf.clone();
+            cipher.open_in_place(&nonce, &mut opened, &tag).unwrap();
+            assert_eq!(opened, plain, "len {len}");
+            let mut bad = tag;
+            bad[0] ^= 1;
+            let mut copy = buf.clone();
+            assert_eq!(
+                cipher.open_in_place(&nonce, &mut copy, &bad),
+                Err(OpenError)
+            );
+            if len > 0 {
+                assert_ne!(copy, plain, "no plaintext after a failed open");
+            }
+        }
+    }
+
+    /// With the `ring` feature both backends are compiled: they must agree on every byte.
+    #[cfg(feature = "ring")]
+    #[test]
+    fn ring_matches_rustcrypto() {
+        use chacha20poly1305::ChaCha20Poly1305;
+        use chacha20poly1305::aead::{AeadInOut, KeyInit};
+        let (key, nonce) = kat();
+        let ring = Cipher::new(&key);
+        let rc = ChaCha20Poly1305::new((&key).into());
+        for len in [0usize, 1, 15, 16, 17, 64, 1024, 4097, 16 * 1024, 65508] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
+            let mut a = plain.clone();
+            let tag_a = ring.seal_in_place(&nonce, &mut a);
+            let mut b = plain.clone();
+            let tag_b: [u8; TAG_LEN] = rc
+                .encrypt_inout_detached((&nonce).into(), &[], b.as_mut_slice().into())
+                .unwrap()
+                .into();
+            assert_eq!((a.as_slice(), tag_a), (b.as_slice(), tag_b), "len {len}");
         }
     }
 }

@@ -48,6 +48,10 @@ enum Command {
     Man(cli::man::Args),
     /// Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)
     Selftest(cli::selftest::Args),
+    /// Measure handshakes, AEAD, framing and the streaming decoder
+    Bench(cli::bench::Args),
+    /// A known-good SBRP echo daemon and test client for live interoperability tests
+    Peer(cli::peer::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,6 +74,8 @@ fn main() -> std::process::ExitCode {
         Command::Completions(args) => cli::completions::run(&out, args),
         Command::Man(args) => cli::man::run(&out, args),
         Command::Selftest(args) => cli::selftest::run(&out, args),
+        Command::Peer(args) => cli::peer::run(&out, args),
+        Command::Bench(args) => cli::bench::run(&out, args),
     };
     out.finish(result)
 }

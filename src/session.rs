@@ -422,7 +422,8 @@ impl Session {
     }
 
     /// Decrypts a Data payload in place without allocating and returns the plaintext, a
-    /// sub-slice of `payload`. On failure the buffer's ciphertext is left as it was.
+    /// sub-slice of `payload`. On failure no plaintext is left in the buffer (see
+    /// [`Cipher::open_in_place`]: RustCrypto keeps the ciphertext, `ring` zeroes it).
     pub fn open_in_place<'b>(
         &mut self,
         payload: &'b mut [u8],

@@ -101,7 +101,9 @@ fn keylog_and_capture_describe_the_loopback_session() {
         .arg(&capture)
         .assert()
         .code(0)
-        .stderr(predicate::str::contains("warning: session keys written to"));
+        .stderr(predicate::str::contains(
+            "warning: appending session keys to",
+        ));
 
     #[cfg(unix)]
     {
@@ -148,9 +150,24 @@ fn keylog_from_the_environment_appends_and_warns() {
             .env("SBRP_KEYLOGFILE", &keylog)
             .assert()
             .code(0)
-            .stderr(predicate::str::contains("warning: session keys written to"));
+            .stderr(predicate::str::contains(
+                "warning: appending session keys to",
+            ));
     }
     assert_eq!(std::fs::read_to_string(&keylog).unwrap().lines().count(), 4);
+}
+
+#[test]
+fn an_empty_keylog_variable_means_off() {
+    let dir = tempfile::tempdir().unwrap();
+    sbrp()
+        .arg("selftest")
+        .env("SBRP_KEYLOGFILE", "")
+        .current_dir(dir.path())
+        .assert()
+        .code(0)
+        .stderr(predicate::str::is_empty());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]

@@ -17,6 +17,7 @@
 //! - `--json` output is an object with a `"schema": "sbrp.<command>/<version>"` field (the pin
 //!   file shapes use `"version"` instead), and is never coloured.
 
+pub mod bench;
 pub mod completions;
 pub mod config;
 pub mod decode;
@@ -26,8 +27,10 @@ pub mod fingerprint;
 pub mod fsutil;
 pub mod keygen;
 pub mod keyinput;
+pub mod keylog_file;
 pub mod man;
 pub mod output;
+pub mod peer;
 pub mod pin;
 pub mod pinstore;
 pub mod pubkey;

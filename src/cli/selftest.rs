@@ -4,17 +4,15 @@
 
 mod checks;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::exit::{CliError, CliResult, Exit};
+use super::keylog_file::KeyLog;
 use super::output::{Output, Style};
-
-/// Environment variable naming a key log that tools append session keys to.
-pub const KEYLOG_ENV: &str = "SBRP_KEYLOGFILE";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,7 +21,8 @@ pub struct Args {
     json: bool,
 
     /// Append the loopback session's keys to FILE (keylog format, see docs/keylog.md), so
-    /// `sbrp decode --keylog FILE` can decrypt the capture. Also enabled by SBRP_KEYLOGFILE.
+    /// `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty
+    /// SBRP_KEYLOGFILE
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
 
@@ -53,17 +52,10 @@ struct CheckJson<'a> {
 pub fn run(out: &Output, args: Args) -> CliResult {
     let outcome = checks::run();
 
-    let keylog = args.keylog.clone().or_else(|| {
-        std::env::var_os(KEYLOG_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    });
-    if let (Some(path), Some((sid, keys))) = (&keylog, &outcome.session) {
-        append_keylog(path, sid.get(), keys)?;
-        out.warn(&format!(
-            "session keys written to {} — anyone with this file can decrypt the session",
-            super::escape::escape_path(path)
-        ));
+    if let (Some(path), Some((sid, keys))) = (KeyLog::path(args.keylog), &outcome.session) {
+        KeyLog::open(out, &path)?
+            .write(sid.get(), keys)
+            .map_err(CliError::error)?;
     }
     if let Some(path) = &args.capture {
         write_capture(path, &outcome.capture)?;
@@ -158,21 +150,6 @@ fn print_checklist(
     text.push_str(&summary);
     text.push('\n');
     out.print(&text)
-}
-
-/// Appends to the key log, creating it with mode 0600 (it holds secrets).
-fn append_keylog(path: &Path, session_id: u64, keys: &sbrp::SessionKeys) -> CliResult<()> {
-    let mut options = OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| CliError::io("cannot open the key log", path, &e))?;
-    let lines = sbrp::keylog::format_session(session_id, keys);
-    file.write_all(lines.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| CliError::io("cannot write the key log", path, &e))
 }
 
 fn write_capture(path: &Path, bytes: &[u8]) -> CliResult<()> {

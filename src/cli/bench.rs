@@ -1,0 +1,483 @@
+//! `sbrp bench`: how fast the library is, measured in one process, with every ratio computed
+//! from numbers of the same run.
+//!
+//! | row | what one operation is |
+//! |---|---|
+//! | handshake | a whole loopback handshake, both sides: client start, daemon accept, client finish |
+//! | primitives | X25519 base-point ×2, X25519 DH ×2, Ed25519 sign, Ed25519 verify (strict), transcript + HKDF ×2 |
+//! | session seal | [`sbrp::Session::seal_frame_in_place`]: header, nonce, counter, AEAD |
+//! | session open | copy a sealed payload into a work buffer + [`sbrp::Session::open_in_place`] (window check, AEAD, window update) |
+//! | raw seal / open | the AEAD backend alone on the same sizes (open: the same copy + [`sbrp::aead::Cipher::open_in_place`]) |
+//! | frame encode / decode | one 1 KiB Data frame: `Frame::encode_into` a reused buffer / `decode_frame` with every rule |
+//! | stream decoder | 1 KiB Data frames pushed through [`sbrp::StreamDecoder`] in 64 KiB chunks |
+//!
+//! The open rows copy the payload first (opening decrypts in place, so the sealed bytes must be
+//! restored for the next round): raw and session pay the same copy.
+
+use std::hint::black_box;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use sbrp::aead::{BACKEND, Cipher};
+use sbrp::frame::{HEADER_LEN, MIN_DATA_LEN, NONCE_LEN, TAG_LEN};
+use sbrp::handshake::{derive_session_keys, transcript_hash};
+use sbrp::{
+    ClientHandshake, Daemon, Frame, IdentityKeyPair, Role, Session, SessionId, SessionKeys,
+    StreamDecoder, decode_frame,
+};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::exit::{CliError, CliResult, Exit};
+use super::output::Output;
+
+/// Message sizes of the AEAD rows.
+pub const SIZES: [usize; 4] = [64, 1024, 16 * 1024, 65508];
+
+/// `sbrp bench`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Seconds per measurement (13 measurements plus 4 per size)
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = super::peer::parse_seconds)]
+    seconds: Duration,
+
+    /// Print the results as JSON (schema sbrp.bench/1)
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `f` (which does `batch` operations per call) for about `time`; returns operations per
+/// second.
+fn rate(time: Duration, batch: u64, mut f: impl FnMut()) -> f64 {
+    // Warm up once, then run whole batches until the time is up.
+    f();
+    let start = Instant::now();
+    let mut ops = 0u64;
+    loop {
+        f();
+        ops += batch;
+        let elapsed = start.elapsed();
+        if elapsed >= time {
+            return ops as f64 / elapsed.as_secs_f64();
+        }
+    }
+}
+
+fn keys(a: u8) -> SessionKeys {
+    SessionKeys {
+        client_to_daemon: Zeroizing::new([a; 32]),
+        daemon_to_client: Zeroizing::new([a ^ 0x5a; 32]),
+    }
+}
+
+/// The handshake row and its primitives.
+#[derive(Debug, Serialize)]
+pub struct HandshakeResult {
+    /// Whole loopback handshakes (both sides) per second.
+    pub per_sec: f64,
+    /// Handshakes per second the primitives allow: 1 / (sum of their costs).
+    pub primitive_bound_per_sec: f64,
+    /// `per_sec / primitive_bound_per_sec`.
+    pub ratio: f64,
+    /// Cost of each primitive in microseconds.
+    pub primitives_us: Primitives,
+}
+
+/// Microseconds per primitive operation.
+#[derive(Debug, Serialize)]
+pub struct Primitives {
+    /// X25519 key generation (OS random + base-point multiplication).
+    pub x25519_keygen: f64,
+    /// X25519 Diffie-Hellman.
+    pub x25519_dh: f64,
+    /// Ed25519 signature over 32 bytes.
+    pub ed25519_sign: f64,
+    /// Strict Ed25519 verification.
+    pub ed25519_verify: f64,
+    /// Transcript hash + HKDF-SHA256 to 64 bytes.
+    pub hkdf: f64,
+}
+
+/// One AEAD size.
+#[derive(Debug, Serialize)]
+pub struct AeadResult {
+    /// Plaintext bytes per message.
+    pub size: usize,
+    /// Session seal, MB/s of plaintext (10^6 bytes).
+    pub session_seal_mb_s: f64,
+    /// Session open, MB/s.
+    pub session_open_mb_s: f64,
+    /// Raw backend seal, MB/s.
+    pub raw_seal_mb_s: f64,
+    /// Raw backend open, MB/s.
+    pub raw_open_mb_s: f64,
+    /// session / raw, seal.
+    pub seal_ratio: f64,
+    /// session / raw, open.
+    pub open_ratio: f64,
+}
+
+/// Frame and decoder rows.
+#[derive(Debug, Serialize)]
+pub struct DecoderResult {
+    /// Wire bytes of each frame (1 KiB plaintext Data).
+    pub frame_len: usize,
+    /// Streaming decoder, MB/s of wire bytes.
+    pub stream_mb_s: f64,
+    /// `decode_frame` on one frame, MB/s.
+    pub decode_mb_s: f64,
+    /// `Frame::encode_into` a reused buffer, MB/s.
+    pub encode_mb_s: f64,
+}
+
+/// Everything (`--json`: schema `sbrp.bench/1`).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// `"sbrp.bench/1"`.
+    pub schema: &'static str,
+    /// `"rustcrypto"` or `"ring"`.
+    pub backend: &'static str,
+    /// Seconds per measurement.
+    pub seconds: f64,
+    /// Whether this is an optimised build (debug numbers mean nothing).
+    pub release: bool,
+    /// Handshakes.
+    pub handshake: HandshakeResult,
+    /// AEAD at each size.
+    pub aead: Vec<AeadResult>,
+    /// Frames and the streaming decoder.
+    pub decoder: DecoderResult,
+    /// The targets of the issue, judged on this run.
+    pub targets: Targets,
+}
+
+/// The targets, as ratios of this run.
+#[derive(Debug, Serialize)]
+pub struct Targets {
+    /// handshake ≥ 90 % of the primitive bound.
+    pub handshake_90pct: bool,
+    /// session ≥ 90 % of raw at 1 KiB and 65508 B, both directions.
+    pub session_90pct_of_raw: bool,
+    /// stream decoder ≥ 1000 MB/s on 1 KiB frames.
+    pub decoder_1gb_s: bool,
+}
+
+struct Progress(bool);
+
+impl Progress {
+    fn step(&self, out: &Output, what: &str) {
+        if self.0 {
+            out.eprintln(&format!("sbrp bench: {what}…"));
+        }
+    }
+}
+
+/// Microseconds per call of `f`: the best of [`ROUNDS`] rounds.
+fn best_us(time: Duration, mut f: impl FnMut()) -> f64 {
+    let mut best = 0f64;
+    for _ in 0..ROUNDS {
+        best = best.max(rate(time / ROUNDS, 1, &mut f));
+    }
+    1e6 / best
+}
+
+/// Measures everything.
+pub fn measure(out: &Output, time: Duration, progress: bool) -> CliResult<Report> {
+    let p = Progress(progress);
+    let rng = |e: sbrp::RngError| CliError::new(Exit::Error, format!("the system RNG failed: {e}"));
+    let daemon = Daemon::new(IdentityKeyPair::generate().map_err(rng)?, "bench-daemon");
+    let pinned = daemon.identity().public_key();
+    let sid = SessionId::MIN;
+
+    p.step(out, "handshakes");
+    let mut failed = false;
+    let mut handshake_f = || {
+        let ok = ClientHandshake::start("bench-daemon", sid)
+            .ok()
+            .and_then(|c| {
+                let (accept, d) = daemon.accept(&c.init()).ok()?;
+                let s = c.finish(&accept, &pinned).ok()?;
+                Some((s, d))
+            });
+        failed |= black_box(ok).is_none();
+    };
+    let mut hs_per_sec = 0f64;
+    for _ in 0..ROUNDS {
+        hs_per_sec = hs_per_sec.max(rate(time / ROUNDS, 1, &mut handshake_f));
+    }
+    if failed {
+        return Err(CliError::new(
+            Exit::ProtocolFailure,
+            "a loopback handshake failed",
+        ));
+    }
+
+    p.step(out, "primitives");
+    let x25519_keygen = best_us(time / 2, || {
+        black_box(sbrp::EphemeralSecret::generate().ok());
+    });
+    let a = x25519_dalek::StaticSecret::from([7u8; 32]);
+    let b_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([9u8; 32]));
+    let x25519_dh = best_us(time / 2, || {
+        black_box(a.diffie_hellman(black_box(&b_pub)));
+    });
+    let msg = [0x42u8; 32];
+    let identity = daemon.identity();
+    let ed25519_sign = best_us(time / 2, || {
+        black_box(identity.sign(black_box(&msg)));
+    });
+    let sig = identity.sign(&msg);
+    let ed25519_verify = best_us(time / 2, || {
+        black_box(pinned.verify_strict(black_box(&msg), &sig));
+    });
+    let hkdf = best_us(time / 2, || {
+        let t = transcript_hash(b"bench-daemon", &msg, &msg, &sig);
+        black_box(derive_session_keys(black_box(&msg), &t));
+    });
+    let bound_us =
+        2.0 * x25519_keygen + 2.0 * x25519_dh + ed25519_sign + ed25519_verify + 2.0 * hkdf;
+    let bound = 1e6 / bound_us;
+
+    let mut aead = Vec::new();
+    for size in SIZES {
+        p.step(out, &format!("AEAD at {size} bytes"));
+        aead.push(measure_aead(size, time));
+    }
+
+    p.step(out, "frames and the streaming decoder");
+    let decoder = measure_decoder(time)?;
+
+    let at = |s: usize| aead.iter().find(|r| r.size == s);
+    let session_ok = [1024, 65508]
+        .iter()
+        .filter_map(|s| at(*s))
+        .all(|r| r.seal_ratio >= 0.9 && r.open_ratio >= 0.9);
+    Ok(Report {
+        schema: "sbrp.bench/1",
+        backend: BACKEND,
+        seconds: time.as_secs_f64(),
+        release: !cfg!(debug_assertions),
+        targets: Targets {
+            handshake_90pct: hs_per_sec / bound >= 0.9,
+            session_90pct_of_raw: session_ok,
+            decoder_1gb_s: decoder.stream_mb_s >= 1000.0,
+        },
+        handshake: HandshakeResult {
+            per_sec: hs_per_sec,
+            primitive_bound_per_sec: bound,
+            ratio: hs_per_sec / bound,
+            primitives_us: Primitives {
+                x25519_keygen,
+                x25519_dh,
+                ed25519_sign,
+                ed25519_verify,
+                hkdf,
+            },
+        },
+        aead,
+        decoder,
+    })
+}
+
+/// Interleaved rounds per comparison (the best round counts).
+const ROUNDS: u32 = 5;
+
+/// How many pre-sealed payloads the open rows cycle through.
+const POOL: usize = 32;
+
+fn measure_aead(size: usize, time: Duration) -> AeadResult {
+    let mb = |ops: f64| ops * size as f64 / 1e6;
+    let k = keys(1);
+    let sid = SessionId::MIN;
+
+    // Session seal: the whole frame in place.
+    let mut sender = Session::new(Role::Client, k.clone());
+    let mut frame = vec![0x61u8; HEADER_LEN + MIN_DATA_LEN + size];
+    let mut session_seal_f = || {
+        let r = sender.seal_frame_in_place(sid, black_box(&mut frame));
+        black_box(r.is_ok());
+    };
+
+    // Raw seal: the AEAD on the plaintext span only.
+    let cipher = Cipher::new(&k.client_to_daemon);
+    let nonce = [0u8; NONCE_LEN];
+    let mut body = vec![0x61u8; size];
+    let mut raw_seal_f = || {
+        black_box(cipher.seal_in_place(&nonce, black_box(&mut body)));
+    };
+
+    // Sealed payloads for the open rows (seq 0..POOL).
+    let mut sender = Session::new(Role::Client, k.clone());
+    let pool: Vec<Vec<u8>> = (0..POOL)
+        .map(|i| {
+            let mut p = vec![i as u8; MIN_DATA_LEN + size];
+            let _ = sender.seal_in_place(&mut p);
+            p
+        })
+        .collect();
+    let mut work = vec![0u8; MIN_DATA_LEN + size];
+    let mut work2 = work.clone();
+
+    // Session open: a fresh receiver per round of POOL payloads (the window forbids replays).
+    let mut session_open_f = || {
+        let mut receiver = Session::new(Role::Daemon, k.clone());
+        for p in &pool {
+            work.copy_from_slice(p);
+            let r = receiver.open_in_place(black_box(&mut work));
+            assert!(r.is_ok(), "benchmark payload did not open");
+        }
+    };
+
+    // Raw open: the same copy, then the AEAD alone.
+    let nonces: Vec<[u8; NONCE_LEN]> = (0..POOL as u64)
+        .map(|s| sbrp::Direction::ClientToDaemon.nonce(s))
+        .collect();
+    let mut raw_open_f = || {
+        for (p, n) in pool.iter().zip(&nonces) {
+            work2.copy_from_slice(p);
+            let (ct, tag) = work2[NONCE_LEN..].split_at_mut(size);
+            let mut t = [0u8; TAG_LEN];
+            t.copy_from_slice(tag);
+            let r = cipher.open_in_place(n, black_box(ct), &t);
+            assert!(r.is_ok(), "benchmark payload did not open");
+        }
+    };
+    // Interleaved rounds, best of each: other processes slow a measurement down, never up,
+    // and interleaving exposes raw and session rows to the same conditions.
+    let slice = time / ROUNDS;
+    let (mut session_seal, mut raw_seal, mut session_open, mut raw_open) = (0f64, 0f64, 0f64, 0f64);
+    for _ in 0..ROUNDS {
+        session_seal = session_seal.max(rate(slice, 1, &mut session_seal_f));
+        raw_seal = raw_seal.max(rate(slice, 1, &mut raw_seal_f));
+        session_open = session_open.max(rate(slice, POOL as u64, &mut session_open_f));
+        raw_open = raw_open.max(rate(slice, POOL as u64, &mut raw_open_f));
+    }
+    AeadResult {
+        size,
+        session_seal_mb_s: mb(session_seal),
+        session_open_mb_s: mb(session_open),
+        raw_seal_mb_s: mb(raw_seal),
+        raw_open_mb_s: mb(raw_open),
+        seal_ratio: session_seal / raw_seal,
+        open_ratio: session_open / raw_open,
+    }
+}
+
+fn measure_decoder(time: Duration) -> CliResult<DecoderResult> {
+    let mut s = Session::new(Role::Client, keys(2));
+    let sid = SessionId::MIN;
+    let one = s
+        .encrypt_frame(sid, &[0x33; 1024])
+        .map_err(|e| CliError::error(e.to_string()))?;
+    let frame_len = one.len();
+    let stream: Vec<u8> = one.iter().copied().cycle().take(frame_len * 1024).collect();
+    let mut decoder = StreamDecoder::new();
+    let mut count = 0usize;
+    let stream_rate = rate(time, stream.len() as u64, || {
+        for chunk in stream.chunks(64 * 1024) {
+            let r = decoder.push(black_box(chunk), |f| {
+                count += black_box(f.frame.payload().len());
+            });
+            assert!(r.is_ok(), "benchmark stream did not decode");
+        }
+    });
+    let decode_rate = rate(time, frame_len as u64, || {
+        let f = decode_frame(black_box(&one));
+        assert!(f.is_ok(), "benchmark frame did not decode");
+    });
+    let Ok(Frame::Data(data)) = decode_frame(&one) else {
+        return Err(CliError::error("benchmark frame did not decode"));
+    };
+    let mut buf = Vec::with_capacity(frame_len);
+    let encode_rate = rate(time, frame_len as u64, || {
+        buf.clear();
+        Frame::Data(black_box(data)).encode_into(&mut buf);
+        black_box(&buf);
+    });
+    black_box(count);
+    Ok(DecoderResult {
+        frame_len,
+        stream_mb_s: stream_rate / 1e6,
+        decode_mb_s: decode_rate / 1e6,
+        encode_mb_s: encode_rate / 1e6,
+    })
+}
+
+fn table(out: &Output, r: &Report) -> String {
+    use super::output::Style;
+    let verdict = |ok: bool| {
+        if ok {
+            out.style_out("ok", Style::Good)
+        } else {
+            out.style_out("below target", Style::Bad)
+        }
+    };
+    let h = &r.handshake;
+    let pr = &h.primitives_us;
+    let mut t = format!(
+        "sbrp bench: AEAD backend {}, {} s per measurement{}\n\n",
+        r.backend,
+        r.seconds,
+        if r.release {
+            ""
+        } else {
+            " (DEBUG BUILD: numbers are meaningless)"
+        }
+    );
+    t += &format!(
+        "handshake (both sides)   {:>10.0} /s   primitive bound {:>8.0} /s   {:>5.1} %  {}\n",
+        h.per_sec,
+        h.primitive_bound_per_sec,
+        h.ratio * 100.0,
+        verdict(r.targets.handshake_90pct)
+    );
+    t += &format!(
+        "  primitives (µs): X25519 keygen {:.1} ×2, X25519 DH {:.1} ×2, Ed25519 sign {:.1}, verify {:.1}, HKDF {:.2} ×2\n\n",
+        pr.x25519_keygen, pr.x25519_dh, pr.ed25519_sign, pr.ed25519_verify, pr.hkdf
+    );
+    t += "size (B)   session seal   raw seal   ratio   session open   raw open   ratio   (MB/s)\n";
+    for a in &r.aead {
+        t += &format!(
+            "{:>8}   {:>12.1}   {:>8.1}   {:>4.1} %   {:>12.1}   {:>8.1}   {:>4.1} %\n",
+            a.size,
+            a.session_seal_mb_s,
+            a.raw_seal_mb_s,
+            a.seal_ratio * 100.0,
+            a.session_open_mb_s,
+            a.raw_open_mb_s,
+            a.open_ratio * 100.0
+        );
+    }
+    t += &format!(
+        "  session ≥ 90 % of raw at 1 KiB and 65508 B: {}\n\n",
+        verdict(r.targets.session_90pct_of_raw)
+    );
+    let d = &r.decoder;
+    t += &format!(
+        "{}-byte Data frames: stream decoder {:.0} MB/s {}, decode_frame {:.0} MB/s, encode {:.0} MB/s",
+        d.frame_len,
+        d.stream_mb_s,
+        verdict(r.targets.decoder_1gb_s),
+        d.decode_mb_s,
+        d.encode_mb_s
+    );
+    t
+}
+
+/// Runs `sbrp bench`.
+pub fn run(out: &Output, args: Args) -> CliResult {
+    if args.seconds.is_zero() {
+        return Err(CliError::new(Exit::Usage, "--seconds must be more than 0"));
+    }
+    let progress = std::io::stderr().is_terminal();
+    if cfg!(debug_assertions) {
+        out.warn("this is a debug build: run `cargo run --release -- bench` for real numbers");
+    }
+    let report = measure(out, args.seconds, progress)?;
+    if args.json {
+        out.json(&report)?;
+    } else {
+        out.println(&table(out, &report))?;
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,565 @@
+//! `sbrp peer daemon`: an echo daemon.
+//!
+//! [`DaemonConn`] is the protocol for one connection with no I/O: bytes in, bytes out and
+//! events. It keeps any number of sessions keyed by session id; a bad frame or a failed decrypt
+//! ends that session, a header error ends the connection (the stream cannot be re-synchronised).
+//! Echoes are made in place: the Data payload is copied once into the output buffer behind a
+//! header's worth of room, opened there and sealed again where it lies.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Instant;
+
+use sbrp::frame::{HEADER_LEN, MIN_DATA_LEN};
+use sbrp::stream::Located;
+use sbrp::{
+    ControlCode, Daemon, ErrorCode, Frame, FrameType, PingPayload, Session, StreamDecoder,
+    StreamError,
+};
+
+use super::Common;
+use super::transport::{Incoming, Transport};
+use crate::cli::escape::{escape, escape_bytes};
+use crate::cli::exit::{CliError, CliResult, Exit};
+use crate::cli::keylog_file::KeyLog;
+use crate::cli::output::Output;
+
+/// `sbrp peer daemon`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The daemon's Ed25519 secret key file (any encoding `sbrp keygen` writes; `-` for
+    /// stdin); must not be readable by group or others
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+
+    /// The daemon id clients ask for (part of what the daemon signs)
+    #[arg(long, value_name = "ID")]
+    daemon_id: String,
+
+    /// Serve TCP connections on HOST:PORT instead of stdin/stdout (port 0 picks one; the
+    /// address is printed on stderr)
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+
+    /// With --listen: the most connections served at once (more are closed at once)
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    max_connections: u32,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Something that happened on a connection, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A session was opened (or re-opened by a new HandshakeInit).
+    Handshake { session: u64, replaced: bool },
+    /// A message was echoed.
+    Echo { session: u64, len: usize },
+    /// A Ping was answered.
+    Ping { len: usize },
+    /// A session ended because of an error.
+    SessionFailed {
+        session: u64,
+        code: ErrorCode,
+        message: String,
+    },
+    /// A frame that needs no answer or cannot be answered.
+    Ignored { session: u64, what: String },
+    /// A Control frame arrived (from a relay).
+    Control {
+        session: u64,
+        code: ControlCode,
+        message: String,
+    },
+}
+
+impl Event {
+    /// One log line (untrusted parts already escaped).
+    pub fn line(&self) -> String {
+        match self {
+            Event::Handshake { session, replaced } => format!(
+                "session {session}: handshake done{}",
+                if *replaced {
+                    " (replaces the open session)"
+                } else {
+                    ""
+                }
+            ),
+            Event::Echo { session, len } => format!("session {session}: echoed {len} bytes"),
+            Event::Ping { len } => format!("answered a Ping ({len} bytes) with a Pong"),
+            Event::SessionFailed {
+                session,
+                code,
+                message,
+            } => format!("session {session}: ended: {code}: {message}"),
+            Event::Ignored { session, what } => format!("session {session}: ignored {what}"),
+            Event::Control {
+                session,
+                code,
+                message,
+            } => format!(
+                "session {session}: Control {} (0x{:04x}){}{}",
+                code.name().unwrap_or("unknown"),
+                code.0,
+                if message.is_empty() { "" } else { ": " },
+                message
+            ),
+        }
+    }
+}
+
+/// One connection's protocol state: no I/O, no clock.
+#[derive(Debug)]
+pub struct DaemonConn {
+    daemon: Arc<Daemon>,
+    keylog: Option<Arc<KeyLog>>,
+    sessions: HashMap<u64, Session>,
+    decoder: StreamDecoder,
+    handshakes: u64,
+}
+
+impl DaemonConn {
+    /// A fresh connection.
+    pub fn new(daemon: Arc<Daemon>, keylog: Option<Arc<KeyLog>>) -> Self {
+        Self {
+            daemon,
+            keylog,
+            sessions: HashMap::new(),
+            decoder: StreamDecoder::new(),
+            handshakes: 0,
+        }
+    }
+
+    /// Handshakes answered so far.
+    pub fn handshakes(&self) -> u64 {
+        self.handshakes
+    }
+
+    /// Open sessions.
+    #[cfg(test)]
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Takes `input`, appends the answers to `out` and reports events. A header error ends
+    /// the connection: it is returned, and every later call returns it again.
+    pub fn feed(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut impl FnMut(Event),
+    ) -> Result<(), StreamError> {
+        let Self {
+            daemon,
+            keylog,
+            sessions,
+            decoder,
+            handshakes,
+        } = self;
+        decoder.push(input, |located| {
+            handle(
+                daemon,
+                keylog.as_deref(),
+                sessions,
+                handshakes,
+                located,
+                out,
+                events,
+            );
+        })?;
+        Ok(())
+    }
+
+    /// At end of input: an error when a frame was cut off.
+    pub fn finish(&self) -> Result<(), StreamError> {
+        self.decoder.finish()
+    }
+}
+
+fn handle(
+    daemon: &Daemon,
+    keylog: Option<&KeyLog>,
+    sessions: &mut HashMap<u64, Session>,
+    handshakes: &mut u64,
+    located: Located<'_>,
+    out: &mut Vec<u8>,
+    events: &mut impl FnMut(Event),
+) {
+    let raw = located.frame;
+    let sid = raw.session_id();
+    // The Data fast path: decrypt and re-encrypt in the output buffer, no allocation.
+    if raw.frame_type() == FrameType::Data {
+        let Some(session) = sessions.get_mut(&sid) else {
+            events(Event::Ignored {
+                session: sid,
+                what: "a Data frame for a session without a handshake".into(),
+            });
+            return;
+        };
+        let payload = raw.payload();
+        let start = out.len();
+        out.resize(start + HEADER_LEN, 0);
+        out.extend_from_slice(payload);
+        let opened = session
+            .open_in_place(&mut out[start + HEADER_LEN..])
+            .map(|pt| pt.len());
+        let sealed = opened.and_then(|len| {
+            debug_assert_eq!(len + MIN_DATA_LEN, payload.len());
+            let session_id = sbrp::SessionId::new(sid).expect("Data frames have a session id");
+            session.seal_frame_in_place(session_id, &mut out[start..])?;
+            Ok(len)
+        });
+        match sealed {
+            Ok(len) => events(Event::Echo { session: sid, len }),
+            Err(e) => {
+                out.truncate(start);
+                sessions.remove(&sid);
+                events(Event::SessionFailed {
+                    session: sid,
+                    code: e.code(),
+                    message: after_code(&e.to_string()),
+                });
+            }
+        }
+        return;
+    }
+    let frame = match raw.parse() {
+        Ok(f) => f,
+        Err(e) => {
+            if sid != 0 {
+                sessions.remove(&sid);
+            }
+            events(Event::SessionFailed {
+                session: sid,
+                code: e.code(),
+                message: format!(
+                    "{} (at byte {})",
+                    after_code(&e.to_string()),
+                    located.offset
+                ),
+            });
+            return;
+        }
+    };
+    match frame {
+        Frame::HandshakeInit(init) => match daemon.accept(&init) {
+            Ok((accept, session)) => {
+                if let Some(log) = keylog
+                    && let Err(e) = log.write(sid, session.keys())
+                {
+                    events(Event::Ignored {
+                        session: sid,
+                        what: format!("the key log: {e}"),
+                    });
+                }
+                Frame::HandshakeAccept(accept).encode_into(out);
+                let replaced = sessions.insert(sid, session).is_some();
+                *handshakes += 1;
+                events(Event::Handshake {
+                    session: sid,
+                    replaced,
+                });
+            }
+            Err(e) => {
+                sessions.remove(&sid);
+                events(Event::SessionFailed {
+                    session: sid,
+                    code: e.code(),
+                    message: after_code(&e.to_string()),
+                });
+            }
+        },
+        Frame::Ping(p) => {
+            Frame::Pong(PingPayload::new(p.as_bytes()).unwrap_or_default()).encode_into(out);
+            events(Event::Ping {
+                len: p.as_bytes().len(),
+            });
+        }
+        Frame::Control(c) => {
+            let code = c.code;
+            if c.session_id != 0
+                && (code.is_terminal() || code.known() == Some(ErrorCode::SessionEnded))
+            {
+                sessions.remove(&c.session_id);
+            }
+            events(Event::Control {
+                session: c.session_id,
+                code,
+                message: escape(&c.message_lossy()).into_owned(),
+            });
+        }
+        Frame::Pong(p) => events(Event::Ignored {
+            session: 0,
+            what: format!("a Pong ({})", escape_bytes(p.as_bytes())),
+        }),
+        Frame::HandshakeAccept(_) | Frame::Signal(_) | Frame::Data(_) => {
+            events(Event::Ignored {
+                session: sid,
+                what: format!(
+                    "a {} frame (a daemon does not expect one)",
+                    raw.frame_type()
+                ),
+            });
+        }
+    }
+}
+
+/// `"decrypt_failed: the tag …"` → `"the tag …"` (the code is printed separately).
+fn after_code(message: &str) -> String {
+    match message.split_once(": ") {
+        Some((code, rest)) if !code.contains(' ') => rest.to_owned(),
+        _ => message.to_owned(),
+    }
+}
+
+/// How a connection ended.
+#[derive(Debug)]
+enum Ending {
+    /// End of input, nothing cut off.
+    Clean,
+    /// A protocol error ended the connection.
+    Protocol(ErrorCode, String),
+    /// Reading or writing failed.
+    Io(String),
+}
+
+/// Serves one connection until it ends.
+fn serve(mut transport: Transport, mut conn: DaemonConn, common: &Common, log: &Log) -> Ending {
+    let opened = Instant::now();
+    let deadline = (!common.handshake_timeout.is_zero()).then(|| opened + common.handshake_timeout);
+    let mut out = Vec::with_capacity(sbrp::frame::MAX_FRAME_LEN);
+    loop {
+        // The deadline applies until the first handshake is answered.
+        let wait = if conn.handshakes() == 0 {
+            deadline
+        } else {
+            None
+        };
+        let chunk = match transport.recv(wait) {
+            Incoming::Bytes(b) => b,
+            Incoming::Eof => {
+                return match conn.finish() {
+                    Ok(()) => Ending::Clean,
+                    Err(e) => Ending::Protocol(e.code(), after_code(&e.to_string())),
+                };
+            }
+            Incoming::Error(e) => return Ending::Io(format!("cannot read: {e}")),
+            Incoming::Timeout => {
+                return Ending::Protocol(
+                    ErrorCode::HandshakeTimeout,
+                    format!(
+                        "no HandshakeInit within {} s",
+                        common.handshake_timeout.as_secs_f64()
+                    ),
+                );
+            }
+        };
+        let result = conn.feed(&chunk, &mut out, &mut |e| log.event(&transport.label, &e));
+        if let Err(e) = transport.send(&out) {
+            return Ending::Io(format!("cannot write: {e}"));
+        }
+        out.clear();
+        if let Err(e) = result {
+            return Ending::Protocol(e.code(), after_code(&e.to_string()));
+        }
+    }
+}
+
+/// The event log on stderr (`-q`: errors only).
+#[derive(Debug)]
+struct Log<'a> {
+    out: &'a Output,
+    quiet: bool,
+}
+
+impl Log<'_> {
+    fn event(&self, conn: &str, event: &Event) {
+        let is_error = matches!(event, Event::SessionFailed { .. });
+        if self.quiet && !is_error {
+            return;
+        }
+        self.line(conn, &event.line());
+    }
+
+    fn line(&self, conn: &str, line: &str) {
+        self.out
+            .eprintln(&format!("sbrp peer daemon [{conn}]: {line}"));
+    }
+}
+
+/// Runs `sbrp peer daemon`.
+pub fn run(out: &Output, args: Args) -> CliResult {
+    let loaded = crate::cli::keyinput::load_secret(&args.key, sbrp::keyfile::BareKey::Refuse)?;
+    let sbrp::keyfile::DecodedKey::Secret(identity) = loaded.decoded.key else {
+        return Err(CliError::error("--key must name a secret key"));
+    };
+    let fingerprint = identity.fingerprint();
+    let daemon = Arc::new(Daemon::new(identity, &args.daemon_id));
+    let keylog = match KeyLog::path(args.common.keylog.clone()) {
+        Some(path) => Some(Arc::new(KeyLog::open(out, &path)?)),
+        None => None,
+    };
+    let log = Log {
+        out,
+        quiet: args.common.quiet,
+    };
+    let Some(listen) = &args.listen else {
+        if !args.common.quiet {
+            log.line(
+                "stdio",
+                &format!(
+                    "daemon {} ({fingerprint}) on stdin/stdout",
+                    escape(&args.daemon_id)
+                ),
+            );
+        }
+        let conn = DaemonConn::new(daemon, keylog);
+        return match serve(Transport::stdio(), conn, &args.common, &log) {
+            Ending::Clean => {
+                if !args.common.quiet {
+                    log.line("stdio", "end of input");
+                }
+                Ok(Exit::Success)
+            }
+            Ending::Protocol(code, msg) => Err(CliError::new(
+                Exit::ProtocolFailure,
+                format!("connection ended: {code}: {msg}"),
+            )),
+            Ending::Io(msg) => Err(CliError::error(msg)),
+        };
+    };
+    let listener = TcpListener::bind(listen.as_str()).map_err(|e| {
+        CliError::error(format!("cannot listen on {}: {e}", escape(listen)))
+            .hint("check the address, and that the port is free")
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CliError::error(format!("cannot read the listening address: {e}")))?;
+    // Always printed (even with -q): a caller that asked for port 0 needs it.
+    out.eprintln(&format!(
+        "sbrp peer daemon: listening on {local} as {} ({fingerprint})",
+        escape(&args.daemon_id)
+    ));
+    let active = Arc::new(AtomicUsize::new(0));
+    let max = args.max_connections as usize;
+    thread::scope(|scope| {
+        for stream in listener.incoming() {
+            let stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    log.line("listen", &format!("accept failed: {e}"));
+                    continue;
+                }
+            };
+            let label = stream
+                .peer_addr()
+                .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+            if active.load(Ordering::SeqCst) >= max {
+                log.line(
+                    &label,
+                    &format!("refused: {max} connections are open already"),
+                );
+                continue;
+            }
+            let transport = match Transport::tcp(stream, label.clone()) {
+                Ok(t) => t,
+                Err(e) => {
+                    log.line(&label, &format!("cannot use the connection: {e}"));
+                    continue;
+                }
+            };
+            active.fetch_add(1, Ordering::SeqCst);
+            let conn = DaemonConn::new(daemon.clone(), keylog.clone());
+            let (active, log, common) = (active.clone(), &log, &args.common);
+            scope.spawn(move || {
+                if !common.quiet {
+                    log.line(&label, "connected");
+                }
+                match serve(transport, conn, common, log) {
+                    Ending::Clean if !common.quiet => log.line(&label, "closed"),
+                    Ending::Clean => {}
+                    Ending::Protocol(code, msg) => {
+                        log.line(&label, &format!("connection ended: {code}: {msg}"));
+                    }
+                    Ending::Io(msg) => log.line(&label, &format!("connection ended: {msg}")),
+                }
+                active.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sbrp::{ClientHandshake, IdentityKeyPair, SessionId};
+
+    fn conn() -> (DaemonConn, sbrp::IdentityPublicKey) {
+        let daemon = Daemon::new(IdentityKeyPair::from_seed(&[9; 32]), "d1");
+        let pk = daemon.identity().public_key();
+        (DaemonConn::new(Arc::new(daemon), None), pk)
+    }
+
+    fn feed(conn: &mut DaemonConn, bytes: &[u8]) -> (Vec<u8>, Vec<Event>) {
+        let mut out = Vec::new();
+        let mut events = Vec::new();
+        conn.feed(bytes, &mut out, &mut |e| events.push(e)).unwrap();
+        (out, events)
+    }
+
+    #[test]
+    fn handshake_echo_ping_in_one_byte_chunks() {
+        let (mut conn, pk) = conn();
+        let sid = SessionId::new(7).unwrap();
+        let hs = ClientHandshake::start("d1", sid).unwrap();
+        let mut input = Frame::HandshakeInit(hs.init()).to_vec();
+        input.extend_from_slice(&hex::decode("10000000020000000000000000abcd").unwrap());
+        let mut out = Vec::new();
+        for b in &input {
+            out.extend(feed(&mut conn, std::slice::from_ref(b)).0);
+        }
+        let accept = sbrp::decode_frame(&out[..HEADER_LEN + 128]).unwrap();
+        let Frame::HandshakeAccept(accept) = accept else {
+            panic!("{accept:?}")
+        };
+        assert_eq!(
+            &out[HEADER_LEN + 128..],
+            hex::decode("11000000020000000000000000abcd").unwrap()
+        );
+        let mut client = hs.finish(&accept, &pk).unwrap();
+        let frame = client.encrypt_frame(sid, b"hello").unwrap();
+        let (echo, events) = feed(&mut conn, &frame);
+        assert_eq!(events, [Event::Echo { session: 7, len: 5 }]);
+        let Frame::Data(d) = sbrp::decode_frame(&echo).unwrap() else {
+            panic!()
+        };
+        assert_eq!(client.decrypt(d.payload.as_bytes()).unwrap(), b"hello");
+        // A replay ends the session.
+        let (echo, events) = feed(&mut conn, &frame);
+        assert!(echo.is_empty());
+        assert!(matches!(
+            events[..],
+            [Event::SessionFailed {
+                session: 7,
+                code: ErrorCode::SequenceError,
+                ..
+            }]
+        ));
+        assert_eq!(conn.open_sessions(), 0);
+    }
+
+    #[test]
+    fn header_error_ends_the_connection() {
+        let (mut conn, _) = conn();
+        let mut out = Vec::new();
+        let err = conn.feed(&[0x99; 13], &mut out, &mut |_| {}).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::PayloadTooLarge);
+        assert!(conn.feed(&[], &mut out, &mut |_| {}).is_err() || conn.finish().is_err());
+    }
+}

@@ -1,0 +1,374 @@
+//! `sbrp peer daemon|client` end to end: over --exec, stdio pipes and TCP on 127.0.0.1, plus
+//! the failure exits (changed key 4, strict and unknown 3, garbage 6, handshake timeout 6).
+//! Round-trip times are reported, never asserted.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::cargo_bin;
+
+fn sbrp() -> Command {
+    let mut cmd = Command::new(cargo_bin("sbrp"));
+    cmd.env_remove("NO_COLOR")
+        .env_remove("SBRP_PINS")
+        .env_remove("SBRP_KEYLOGFILE");
+    cmd
+}
+
+/// A temp dir with a daemon key `k.pem` (0600); returns the dir and the public key (base64).
+fn setup() -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    let st = sbrp()
+        .args(["keygen", "-o"])
+        .arg(&key)
+        .env("SBRP_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{st:?}");
+    let pk = sbrp().arg("pubkey").arg(&key).output().unwrap();
+    let pk = String::from_utf8(pk.stdout).unwrap().trim().to_owned();
+    (dir, key, pk)
+}
+
+fn daemon_cmd(key: &Path, id: &str) -> String {
+    format!(
+        "'{}' peer daemon -q --key '{}' --daemon-id {id}",
+        cargo_bin("sbrp").display(),
+        key.display()
+    )
+}
+
+fn json(out: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
+}
+
+#[test]
+fn client_and_daemon_over_exec_with_json() {
+    let (dir, key, pk) = setup();
+    let out = sbrp()
+        .args(["peer", "client", "--daemon-id", "d1", "--identity-key", &pk])
+        .args(["--count", "6", "--message", "hello", "--ping", "--json"])
+        .args(["--exec", &daemon_cmd(&key, "d1")])
+        .env("SBRP_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out.stdout);
+    assert_eq!(v["schema"], "sbrp.peer-client/1");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["sent"], 7);
+    assert_eq!(v["matched"], 7);
+    assert_eq!(v["fingerprint"].as_str().unwrap().len(), 102);
+    assert_eq!(v["messages"][6]["size"], 65508);
+    assert!(v["ping_ms"].is_number());
+}
+
+#[test]
+fn client_and_daemon_over_stdio_pipes() {
+    let (_dir, key, pk) = setup();
+    let (c2d_r, c2d_w) = std::io::pipe().unwrap();
+    let (d2c_r, d2c_w) = std::io::pipe().unwrap();
+    let daemon = sbrp()
+        .args(["peer", "daemon", "--daemon-id", "d2", "--key"])
+        .arg(&key)
+        .stdin(c2d_r)
+        .stdout(d2c_w)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = sbrp()
+        .args(["peer", "client", "--daemon-id", "d2", "--identity-key", &pk])
+        .args(["--count", "4", "--session-id", "42"])
+        .stdin(d2c_r)
+        .stdout(c2d_w)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&client.stderr);
+    assert_eq!(client.status.code(), Some(0), "{stderr}");
+    // In stdio mode the report goes to stderr.
+    assert!(stderr.contains("4 sent, 4 matched"), "{stderr}");
+    // The client closed its end: the daemon ends cleanly at end of input.
+    let d = daemon.wait_with_output().unwrap();
+    let dlog = String::from_utf8_lossy(&d.stderr);
+    assert_eq!(d.status.code(), Some(0), "{dlog}");
+    assert!(dlog.contains("session 42: handshake done"), "{dlog}");
+    assert!(dlog.contains("session 42: echoed 65508 bytes"), "{dlog}");
+}
+
+#[test]
+fn client_and_daemon_over_tcp_loopback() {
+    let (dir, key, pk) = setup();
+    let mut daemon = sbrp()
+        .args([
+            "peer",
+            "daemon",
+            "--daemon-id",
+            "d3",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+        ])
+        .arg(&key)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(daemon.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    // Two clients, one after the other, the second through the pin file (accept-new, then
+    // strict finds the pin).
+    let pins = dir.path().join("pins.json");
+    for policy in ["accept-new", "strict"] {
+        let out = sbrp()
+            .args(["peer", "client", "--daemon-id", "d3", "--connect", &addr])
+            .args(["--count", "3", "--json", "--policy", policy, "--pins"])
+            .arg(&pins)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json(&out.stdout);
+        assert_eq!(v["matched"], 3);
+    }
+    let out = sbrp()
+        .args(["peer", "client", "--daemon-id", "d3", "--connect", &addr])
+        .args(["--identity-key", &pk, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
+
+#[test]
+fn changed_key_exits_4_and_unknown_strict_exits_3() {
+    let (dir, key, _pk) = setup();
+    let other = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let out = sbrp()
+        .args([
+            "peer",
+            "client",
+            "--daemon-id",
+            "d4",
+            "--identity-key",
+            other,
+            "--json",
+        ])
+        .args(["--exec", &daemon_cmd(&key, "d4")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out.stdout);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["error"]["code"], "identity_key_changed");
+
+    let pins = dir.path().join("pins.json");
+    let out = sbrp()
+        .args([
+            "peer",
+            "client",
+            "--daemon-id",
+            "d4",
+            "--policy",
+            "strict",
+            "--pins",
+        ])
+        .arg(&pins)
+        .args(["--exec", &daemon_cmd(&key, "d4")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not pinned"));
+
+    // Pinned to another key: 4, with the approving command.
+    let st = sbrp()
+        .args(["pin", "add", "d4", other, "--pins"])
+        .arg(&pins)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{st:?}");
+    let out = sbrp()
+        .args(["peer", "client", "--daemon-id", "d4", "--pins"])
+        .arg(&pins)
+        .args(["--exec", &daemon_cmd(&key, "d4")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("identity_key_changed"), "{stderr}");
+    assert!(stderr.contains("sbrp pin replace"), "{stderr}");
+}
+
+#[test]
+fn wrong_daemon_id_is_handshake_failed() {
+    let (_dir, key, pk) = setup();
+    let out = sbrp()
+        .args([
+            "peer",
+            "client",
+            "--daemon-id",
+            "expected",
+            "--identity-key",
+            &pk,
+        ])
+        .args(["--exec", &daemon_cmd(&key, "actual")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("handshake_failed"));
+}
+
+#[test]
+fn garbage_from_the_daemon_exits_6_naming_the_code() {
+    let out = sbrp()
+        .args(["peer", "client", "--daemon-id", "d", "--identity-key"])
+        .arg("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .args(["--exec", "printf 'garbage-garbage-garbage'"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("payload_too_large"), "{stderr}");
+
+    // 13 zero bytes: a header with type 0x00.
+    let out = sbrp()
+        .args([
+            "peer",
+            "client",
+            "--daemon-id",
+            "d",
+            "--json",
+            "--identity-key",
+        ])
+        .arg("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .args(["--exec", "head -c 13 /dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    assert_eq!(json(&out.stdout)["error"]["code"], "invalid_frame_type");
+}
+
+#[test]
+fn silent_peer_is_handshake_timeout() {
+    let out = sbrp()
+        .args([
+            "peer",
+            "client",
+            "--daemon-id",
+            "d",
+            "--handshake-timeout",
+            "0.3",
+        ])
+        .arg("--identity-key")
+        .arg("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .args(["--exec", "sleep 5"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("handshake_timeout"), "{stderr}");
+}
+
+#[test]
+fn daemon_answers_ping_with_pong_and_rejects_bad_headers() {
+    let (_dir, key, _pk) = setup();
+    let run = |input: &[u8], extra: &[&str]| {
+        let mut child = sbrp()
+            .args(["peer", "daemon", "--daemon-id", "d", "--key"])
+            .arg(&key)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ping = hex::decode("10000000080000000000000000".to_owned() + "0102030405060708").unwrap();
+    let out = run(&ping, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        hex::encode(&out.stdout),
+        "11000000080000000000000000".to_owned() + "0102030405060708"
+    );
+    // A Data frame with session id 0 breaks the header rules: the connection ends, code named.
+    let bad = hex::decode("030000001c0000000000000000").unwrap();
+    let out = run(&bad, &[]);
+    assert_eq!(out.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_session_id"));
+    // Silence until the deadline: handshake_timeout.
+    let mut child = sbrp()
+        .args([
+            "peer",
+            "daemon",
+            "--daemon-id",
+            "d",
+            "--handshake-timeout",
+            "0.2",
+            "--key",
+        ])
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stdin = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("handshake_timeout"));
+}
+
+#[test]
+fn keylog_is_written_in_the_decode_format() {
+    let (dir, key, pk) = setup();
+    let log = dir.path().join("keys.log");
+    let out = sbrp()
+        .args(["peer", "client", "--daemon-id", "d5", "--identity-key", &pk])
+        .args(["--session-id", "255", "--exec", &daemon_cmd(&key, "d5")])
+        .env("SBRP_KEYLOGFILE", &log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Both ends log (the daemon inherits SBRP_KEYLOGFILE): the same keys twice.
+    assert_eq!(lines.len(), 4, "{text}");
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(sorted[0], sorted[1]);
+    assert_eq!(sorted[2], sorted[3]);
+    assert!(lines[0].starts_with("CLIENT_TO_DAEMON 00000000000000ff "));
+    assert!(lines[1].starts_with("DAEMON_TO_CLIENT 00000000000000ff "));
+    assert_eq!(lines[0].len(), 16 + 1 + 16 + 1 + 64);
+}
