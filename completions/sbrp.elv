@@ -23,17 +23,27 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand selftest 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
             cand keygen 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
             cand pubkey 'Print the public key of a secret key file'
             cand fingerprint 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand decode 'Decode a capture of SBRP frames, and decrypt it given the keys'
+            cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
+            cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
-            cand selftest 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
-            cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
-            cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;selftest'= {
+            cand --keylog 'Append the loopback session''s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE'
+            cand --capture 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'sbrp;keygen'= {
             cand -o 'Where to write the secret key; `-` for stdout [default: <config dir>/identity.pem]'
@@ -181,40 +191,6 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
-        &'sbrp;completions'= {
-            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
-        &'sbrp;man'= {
-            cand --write-all 'Write every page into this directory instead (used to refresh `docs/man/`)'
-            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
-        &'sbrp;selftest'= {
-            cand --keylog 'Append the loopback session''s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE'
-            cand --capture 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)'
-            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
-            cand --json 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
-        &'sbrp;bench'= {
-            cand --seconds 'Seconds per measurement (13 measurements plus 4 per size)'
-            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
-            cand --json 'Print the results as JSON (schema sbrp.bench/1)'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
-        }
         &'sbrp;peer'= {
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand -h 'Print help (see more with ''--help'')'
@@ -274,18 +250,44 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;peer;help;help'= {
         }
+        &'sbrp;bench'= {
+            cand --seconds 'Seconds per measurement (13 measurements plus 4 per size)'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print the results as JSON (schema sbrp.bench/1)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;completions'= {
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;man'= {
+            cand --write-all 'Write every page into this directory instead (used to refresh `docs/man/`)'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'sbrp;help'= {
+            cand selftest 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
             cand keygen 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
             cand pubkey 'Print the public key of a secret key file'
             cand fingerprint 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand decode 'Decode a capture of SBRP frames, and decrypt it given the keys'
+            cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
+            cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
-            cand selftest 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
-            cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
-            cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;help;selftest'= {
         }
         &'sbrp;help;keygen'= {
         }
@@ -315,14 +317,6 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;help;decode'= {
         }
-        &'sbrp;help;completions'= {
-        }
-        &'sbrp;help;man'= {
-        }
-        &'sbrp;help;selftest'= {
-        }
-        &'sbrp;help;bench'= {
-        }
         &'sbrp;help;peer'= {
             cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
             cand client 'Open a session, send messages and verify the echoes'
@@ -330,6 +324,12 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;help;peer;daemon'= {
         }
         &'sbrp;help;peer;client'= {
+        }
+        &'sbrp;help;bench'= {
+        }
+        &'sbrp;help;completions'= {
+        }
+        &'sbrp;help;man'= {
         }
         &'sbrp;help;help'= {
         }

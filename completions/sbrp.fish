@@ -29,17 +29,25 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_needs_command" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "pubkey" -d 'Print the public key of a secret key file'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "man" -d 'Print the manual page (roff)'
-complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
-complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
-complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l keylog -d 'Append the loopback session\'s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l capture -d 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l json -d 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -s o -l output -d 'Where to write the secret key; `-` for stdout [default: <config dir>/identity.pem]' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -l format -d 'Format of the secret key' -r -f -a "pem\t'PKCS#8 PEM ("PRIVATE KEY"), readable by OpenSSL'
 hex\t'128 hex characters: seed then public key'
@@ -160,32 +168,6 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s v -l verbose -d 'Sh
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l strict -d 'Exit with status 6 when there is any diagnostic'
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
-always\t'Always colour human-readable output (never JSON)'
-never\t'Never colour'"
-complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l write-all -d 'Write every page into this directory instead (used to refresh `docs/man/`)' -r -F
-complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
-always\t'Always colour human-readable output (never JSON)'
-never\t'Never colour'"
-complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l keylog -d 'Append the loopback session\'s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE' -r -F
-complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l capture -d 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)' -r -F
-complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
-always\t'Always colour human-readable output (never JSON)'
-never\t'Never colour'"
-complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l json -d 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
-complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l seconds -d 'Seconds per measurement (13 measurements plus 4 per size)' -r
-complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
-always\t'Always colour human-readable output (never JSON)'
-never\t'Never colour'"
-complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l json -d 'Print the results as JSON (schema sbrp.bench/1)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -231,17 +213,35 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "client" -d 'Open a session, send messages and verify the echoes'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "pubkey" -d 'Print the public key of a secret key file'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "completions" -d 'Print a shell completion script'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "man" -d 'Print the manual page (roff)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from keygen pubkey fingerprint pin decode completions man selftest bench peer help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l seconds -d 'Seconds per measurement (13 measurements plus 4 per size)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l json -d 'Print the results as JSON (schema sbrp.bench/1)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l write-all -d 'Write every page into this directory instead (used to refresh `docs/man/`)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "pubkey" -d 'Print the public key of a secret key file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "man" -d 'Print the manual page (roff)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "add" -d 'Pin a daemon\'s identity key (the same key again is a no-op; another key is refused, exit 4)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "replace" -d 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "check" -d 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed'

@@ -9,7 +9,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::cli::output::{ColorChoice, Output};
 
-/// Sideband Relay Protocol (SBRP v1) tools: identity keys, fingerprints and the TOFU pin file.
+/// Sideband Relay Protocol (SBRP v1) tools: selftest, identity keys, fingerprints, the TOFU pin
+/// file, a frame dissector, a test peer and benchmarks.
 #[derive(Debug, Parser)]
 #[command(
     name = "sbrp",
@@ -32,6 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)
+    Selftest(cli::selftest::Args),
     /// Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)
     Keygen(cli::keygen::Args),
     /// Print the public key of a secret key file
@@ -42,16 +45,14 @@ enum Command {
     Pin(cli::pin::Args),
     /// Decode a capture of SBRP frames, and decrypt it given the keys
     Decode(cli::decode::Args),
+    /// A known-good SBRP echo daemon and test client for live interoperability tests
+    Peer(cli::peer::Args),
+    /// Measure handshakes, AEAD, framing and the streaming decoder
+    Bench(cli::bench::Args),
     /// Print a shell completion script
     Completions(cli::completions::Args),
     /// Print the manual page (roff)
     Man(cli::man::Args),
-    /// Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)
-    Selftest(cli::selftest::Args),
-    /// Measure handshakes, AEAD, framing and the streaming decoder
-    Bench(cli::bench::Args),
-    /// A known-good SBRP echo daemon and test client for live interoperability tests
-    Peer(cli::peer::Args),
 }
 
 fn main() -> std::process::ExitCode {

@@ -68,6 +68,9 @@ fn client_and_daemon_over_exec_with_json() {
     assert_eq!(v["fingerprint"].as_str().unwrap().len(), 102);
     assert_eq!(v["messages"][6]["size"], 65508);
     assert!(v["ping_ms"].is_number());
+    // u64 values are decimal strings in JSON.
+    let sid = v["session_id"].as_str().unwrap();
+    assert_ne!(sid.parse::<u64>().unwrap(), 0);
 }
 
 #[test]

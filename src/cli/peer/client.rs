@@ -342,7 +342,9 @@ struct Summary {
     ok: bool,
     backend: &'static str,
     daemon_id: String,
-    session_id: u64,
+    /// A decimal string, like every u64 in sbrp's JSON (JavaScript numbers lose precision
+    /// above 2^53).
+    session_id: String,
     transport: String,
     fingerprint: Option<String>,
     trust: Option<&'static str>,
@@ -415,7 +417,7 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         ok: false,
         backend: sbrp::aead::BACKEND,
         daemon_id: args.daemon_id.clone(),
-        session_id: sid.get(),
+        session_id: sid.get().to_string(),
         transport: transport.label.clone(),
         fingerprint: None,
         trust: None,

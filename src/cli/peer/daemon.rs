@@ -210,7 +210,8 @@ fn handle(
             .map(|pt| pt.len());
         let sealed = opened.and_then(|len| {
             debug_assert_eq!(len + MIN_DATA_LEN, payload.len());
-            let session_id = sbrp::SessionId::new(sid).expect("Data frames have a session id");
+            // A Data frame out of the stream decoder passed the session-id rule: never zero.
+            let session_id = sbrp::SessionId::new(sid).unwrap_or(sbrp::SessionId::MIN);
             session.seal_frame_in_place(session_id, &mut out[start..])?;
             Ok(len)
         });
