@@ -93,3 +93,8 @@ impl Error {
         }
     }
 }
+
+/// The README's Rust example, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
