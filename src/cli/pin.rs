@@ -123,6 +123,13 @@ struct Outcome<'a> {
 }
 
 impl<'a> Outcome<'a> {
+    /// Records the outcome and the pin it concerns.
+    fn settle(&mut self, status: &'static str, pin: &Pin) {
+        self.status = status;
+        self.pinned_fingerprint = Some(pin.fingerprint.clone());
+        self.pin = Some(pin.clone());
+    }
+
     fn new(cmd: &'static str, status: &'static str, id: &'a str, store: &PinStore) -> Self {
         let schema = match cmd {
             "add" => "sbrp.pin.add/1",
@@ -323,9 +330,7 @@ fn check(
     o.presented_fingerprint = Some(key.fingerprint());
     match verification {
         Verification::Match(pin) => {
-            o.status = "match";
-            o.pinned_fingerprint = Some(pin.fingerprint.clone());
-            o.pin = Some(pin.clone());
+            o.settle("match", &pin);
             if !json {
                 out.println(&format!(
                     "{} {} {}",
@@ -337,9 +342,7 @@ fn check(
             finish(out, json.then_some(&o), Ok(Exit::Success))
         }
         Verification::Mismatch(pin) => {
-            o.status = "mismatch";
-            o.pinned_fingerprint = Some(pin.fingerprint.clone());
-            o.pin = Some(pin.clone());
+            o.settle("mismatch", &pin);
             let err = key_changed_error(store, &pin, &key, key_arg_text(key_arg));
             finish(out, json.then_some(&o), Err(err))
         }
@@ -369,9 +372,7 @@ fn check_unknown(
     // Pin it; a concurrent writer may have pinned it meanwhile, so look at the outcome.
     match store.add(id, key, None)? {
         AddOutcome::Added(pin) | AddOutcome::Unchanged(pin) => {
-            o.status = "pinned";
-            o.pinned_fingerprint = Some(pin.fingerprint.clone());
-            o.pin = Some(pin.clone());
+            o.settle("pinned", &pin);
             if !json {
                 out.note(&format!(
                     "\"{}\" was not pinned; pinned it now ({})",
@@ -388,9 +389,7 @@ fn check_unknown(
             finish(out, json.then_some(&o), Ok(Exit::Success))
         }
         AddOutcome::Conflict(pin) => {
-            o.status = "mismatch";
-            o.pinned_fingerprint = Some(pin.fingerprint.clone());
-            o.pin = Some(pin.clone());
+            o.settle("mismatch", &pin);
             let err = key_changed_error(store, &pin, key, None);
             finish(out, json.then_some(&o), Err(err))
         }
