@@ -255,8 +255,16 @@ impl Output {
 pub fn to_json<T: Serialize>(value: &T) -> CliResult<String> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::error(format!("cannot encode JSON: {e}")))?;
-    if !text.chars().any(super::escape::needs_escape_in_json) {
-        return Ok(text);
+    Ok(harden_json(&text).into_owned())
+}
+
+/// Rewrites the characters of [`super::escape::needs_escape_in_json`] in serialised JSON as
+/// `\uXXXX` escapes (serde_json already escapes the ASCII controls). The result is still
+/// valid JSON with the same meaning: such characters can only occur inside strings.
+pub fn harden_json(text: &str) -> std::borrow::Cow<'_, str> {
+    // Every character that needs it is outside ASCII: a byte scan rules most text out.
+    if text.is_ascii() || !text.chars().any(super::escape::needs_escape_in_json) {
+        return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
@@ -269,7 +277,7 @@ pub fn to_json<T: Serialize>(value: &T) -> CliResult<String> {
             out.push(c);
         }
     }
-    Ok(out)
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -252,8 +252,17 @@ pub struct Dissector {
     pub json: bool,
 }
 
+/// Lower-case hex. `hex::encode` builds its string one `char` at a time, which dominated
+/// `--keylog` JSON output; this writes bytes into a buffer of the right size.
 fn hex(bytes: &[u8]) -> String {
-    hex::encode(bytes)
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0x0f)]);
+    }
+    // Only ASCII digits were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl Dissector {

@@ -10,7 +10,8 @@ use serde::Serialize;
 use sbrp::frame::FrameType;
 
 use super::dissect::{Diagnostic, FrameRecord, MAX_LISTED_SESSIONS, Stats};
-use crate::cli::escape::{escape, needs_escape, needs_escape_in_json};
+use crate::cli::escape::{escape, needs_escape};
+use crate::cli::output::harden_json;
 
 /// The version of the JSON schema (`docs/decode-json.md`).
 pub const SCHEMA: &str = "sbrp.decode/1";
@@ -170,23 +171,10 @@ impl<W: Write> Renderer<W> {
     fn json_line<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
         self.line.clear();
         serde_json::to_writer(&mut self.line, value).map_err(io::Error::other)?;
-        if self.line.iter().any(|&b| b >= 0x7f) {
-            // Characters that can reorder or hide text on a terminal become \u escapes.
-            let text = String::from_utf8_lossy(&self.line).into_owned();
-            let mut out = String::with_capacity(text.len() + 16);
-            for c in text.chars() {
-                if needs_escape_in_json(c) {
-                    let mut buf = [0u16; 2];
-                    for unit in c.encode_utf16(&mut buf) {
-                        let _ = write!(out, "\\u{unit:04x}");
-                    }
-                } else {
-                    out.push(c);
-                }
-            }
-            self.w.write_all(out.as_bytes())
-        } else {
-            self.w.write_all(&self.line)
+        match std::str::from_utf8(&self.line) {
+            Ok(text) => self.w.write_all(harden_json(text).as_bytes()),
+            // serde_json writes UTF-8 only.
+            Err(_) => self.w.write_all(&self.line),
         }
     }
 
