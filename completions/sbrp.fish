@@ -158,8 +158,8 @@ json\t'One JSON document: `{"schema", "frames": [...], "summary": {...}}`'
 ndjson\t'One JSON object per line: one per frame, then the summary'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l keylog -d 'Decrypt Data frames with the keys of this key log (see docs/keylog.md)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l daemon-id -d 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures' -r
-complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l client-ephemeral -d 'The client\'s X25519 ephemeral secret (64 hex digits): derive the keys of the captured handshake that used it, then decrypt' -r
-complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l daemon-ephemeral -d 'The daemon\'s X25519 ephemeral secret (64 hex digits), as --client-ephemeral' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l client-ephemeral -d 'The client\'s X25519 ephemeral secret (64 hex digits, or @FILE to read them from a file so the secret stays out of the process list): derive the keys of the captured handshake that used it, then decrypt' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l daemon-ephemeral -d 'The daemon\'s X25519 ephemeral secret (64 hex digits or @FILE), as --client-ephemeral' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l pins -d 'Pin file: say whether the daemon\'s identity key matches its pin (needs --daemon-id)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'

@@ -97,6 +97,20 @@ fn golden_session() {
         ],
         0,
     );
+    // The same secret read from a file (keeps it out of the process list).
+    golden(
+        "session.handshake.out.json",
+        &[
+            "--format",
+            "json",
+            "--daemon-id",
+            "daemon-001",
+            "--client-ephemeral",
+            "@session.client-ephemeral",
+            "session.hex",
+        ],
+        0,
+    );
     // The wrong daemon id: the signature does not verify, nothing is decrypted.
     let eph = secret("session.daemon-ephemeral");
     golden(

@@ -74,18 +74,19 @@ pub struct Args {
     #[arg(long, value_name = "ID")]
     daemon_id: Option<String>,
 
-    /// The client's X25519 ephemeral secret (64 hex digits): derive the keys of the captured
+    /// The client's X25519 ephemeral secret (64 hex digits, or @FILE to read them from a file
+    /// so the secret stays out of the process list): derive the keys of the captured
     /// handshake that used it, then decrypt
     #[arg(
         long,
-        value_name = "HEX",
+        value_name = "HEX|@FILE",
         requires = "daemon_id",
         conflicts_with = "daemon_ephemeral"
     )]
     client_ephemeral: Option<String>,
 
-    /// The daemon's X25519 ephemeral secret (64 hex digits), as --client-ephemeral
-    #[arg(long, value_name = "HEX", requires = "daemon_id")]
+    /// The daemon's X25519 ephemeral secret (64 hex digits or @FILE), as --client-ephemeral
+    #[arg(long, value_name = "HEX|@FILE", requires = "daemon_id")]
     daemon_ephemeral: Option<String>,
 
     /// Pin file: say whether the daemon's identity key matches its pin (needs --daemon-id)
@@ -93,13 +94,25 @@ pub struct Args {
     pins: Option<PathBuf>,
 }
 
-fn parse_secret(flag: &str, text: &str) -> CliResult<Zeroizing<[u8; 32]>> {
+fn parse_secret(flag: &str, value: &str) -> CliResult<Zeroizing<[u8; 32]>> {
     let mut out = Zeroizing::new([0u8; 32]);
-    let text = text.trim();
+    let mut from_file = Zeroizing::new(String::new());
+    let text = match value.strip_prefix('@') {
+        Some(path) => {
+            let path = std::path::Path::new(path);
+            File::open(path)
+                .and_then(|mut f| f.read_to_string(&mut from_file))
+                .map_err(|e| CliError::io(&format!("cannot read {flag}"), path, &e))?;
+            from_file.trim()
+        }
+        None => value.trim(),
+    };
     if hex::decode_to_slice(text, out.as_mut()).is_err() {
         return Err(CliError::new(
             Exit::Usage,
-            format!("{flag} must be 64 hex digits (a 32-byte X25519 secret)"),
+            format!(
+                "{flag} must be 64 hex digits (a 32-byte X25519 secret), or @FILE holding them"
+            ),
         )
         .hint("copy the secret exactly, without spaces or a 0x prefix"));
     }
