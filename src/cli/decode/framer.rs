@@ -115,7 +115,8 @@ impl Framer {
                     Judgement::Fatal(error) => self.stop(header, error),
                     Judgement::Frame(frame_type, len, session_error) => {
                         let Some(bytes) = input.get(..len) else {
-                            self.buf.reserve_exact(len);
+                            // Grows with the bytes that arrived, never by the announced
+                            // length alone.
                             self.buf.extend_from_slice(input);
                             return Ok(());
                         };
