@@ -28,7 +28,11 @@ pub struct ReplayWindow {
 
 impl Default for ReplayWindow {
     fn default() -> Self {
-        Self::with_size(DEFAULT_WINDOW).unwrap_or_else(|| unreachable!())
+        Self {
+            max_seen: None,
+            bits: [0; WORDS],
+            size: DEFAULT_WINDOW,
+        }
     }
 }
 
