@@ -6,13 +6,15 @@
 //!   incomplete frame (≤ 65549 bytes); frames that lie whole in the caller's chunk are lent
 //!   straight out of it without a copy.
 //! - [`FrameReader`] walks one buffer that holds many frames, lending each without a copy.
+//! - [`Framer`] is the engine under `StreamDecoder`: it cuts frames by their length and lets
+//!   the caller judge every other header rule (a dissector reads on past a bad session id).
 //!
 //! Both apply the header rules only and yield [`RawFrame`]s; call [`RawFrame::parse`] for the
 //! per-type payload rules. Errors carry the stream offset of the frame they concern. A header
 //! error leaves the stream impossible to re-synchronise, so the decoder stays failed (every later
 //! call returns the same error) until [`StreamDecoder::reset`].
 
-use crate::frame::{FrameError, FrameHeader, FrameType, HEADER_LEN, RawFrame};
+use crate::frame::{FrameError, FrameHeader, FrameType, HEADER_LEN, MAX_PAYLOAD_LEN, RawFrame};
 
 /// A frame error at a position in a stream.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -40,7 +42,203 @@ pub struct Located<'a> {
     pub frame: RawFrame<'a>,
 }
 
-/// Incremental frame decoder for a byte stream.
+/// A frame cut out of a stream by its length, with the header it was judged by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut<'a> {
+    /// Stream offset of the frame's first header byte.
+    pub offset: u64,
+    /// The header as read.
+    pub header: FrameHeader,
+    /// The type the judge accepted.
+    pub frame_type: FrameType,
+    /// The whole frame, header included.
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Cut<'a> {
+    /// The payload (the bytes after the header).
+    pub fn payload(&self) -> &'a [u8] {
+        &self.bytes[HEADER_LEN..]
+    }
+}
+
+/// The framing engine under [`StreamDecoder`], for tools that judge headers by their own
+/// rules (a dissector that reads on past a bad session id, say).
+///
+/// It cuts a stream into frames by their length field alone: a length above 65536 is always
+/// refused (`payload_too_large`), so memory stays bounded whatever the judge says; every other
+/// rule is the judge's, called once per header as soon as its 13 bytes are in. It holds at
+/// most one incomplete frame, lends frames that lie whole in the caller's chunk without a
+/// copy, and stays failed after an error until [`Framer::reset`].
+#[derive(Debug, Default)]
+pub struct Framer {
+    /// Bytes of the current, incomplete frame (never more than one frame).
+    buf: Vec<u8>,
+    /// The buffered frame's judged header, once its 13 bytes are in.
+    header: Option<(FrameHeader, FrameType)>,
+    /// The buffered frame was handed out; drop it on the next call.
+    consumed: bool,
+    /// Stream offset of `buf[0]`, i.e. of the next frame.
+    offset: u64,
+    failed: Option<StreamError>,
+}
+
+impl Framer {
+    /// A framer at stream offset 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Offers `input` and returns how many of its bytes were used and, when a frame became
+    /// complete, that frame. `judge` is called at most once, for the header that completes
+    /// during this call, and returns the frame's type or the error that stops the stream.
+    ///
+    /// When no frame is returned, all of `input` was used. Call again with the unused rest
+    /// until it is empty. The frame borrows either `input` (no copy) or the framer's buffer.
+    pub fn next<'s>(
+        &'s mut self,
+        input: &'s [u8],
+        judge: impl FnOnce(&FrameHeader) -> Result<FrameType, FrameError>,
+    ) -> Result<(usize, Option<Cut<'s>>), StreamError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        if self.consumed {
+            self.buf.clear();
+            self.header = None;
+            self.consumed = false;
+        }
+        if self.buf.is_empty() {
+            // Fast path: a frame that lies whole in `input` is lent without a copy.
+            if let Some(bytes) = input.first_chunk::<HEADER_LEN>() {
+                let header = FrameHeader::from_bytes(bytes);
+                let frame_type = self.judge(&header, judge)?;
+                let frame_len = HEADER_LEN + header.length as usize;
+                if let Some(bytes) = input.get(..frame_len) {
+                    let offset = self.offset;
+                    self.offset += frame_len as u64;
+                    let cut = Cut {
+                        offset,
+                        header,
+                        frame_type,
+                        bytes,
+                    };
+                    return Ok((frame_len, Some(cut)));
+                }
+                self.header = Some((header, frame_type));
+            }
+            self.buf.extend_from_slice(input);
+            return Ok((input.len(), None));
+        }
+
+        let mut used = 0;
+        let (header, frame_type) = match self.header {
+            Some(judged) => judged,
+            None => {
+                let take = (HEADER_LEN - self.buf.len()).min(input.len());
+                self.buf.extend_from_slice(&input[..take]);
+                used += take;
+                let Some(bytes) = self.buf.first_chunk::<HEADER_LEN>() else {
+                    return Ok((used, None));
+                };
+                let header = FrameHeader::from_bytes(bytes);
+                let frame_type = self.judge(&header, judge)?;
+                self.header = Some((header, frame_type));
+                (header, frame_type)
+            }
+        };
+        let frame_len = HEADER_LEN + header.length as usize;
+        let take = (frame_len - self.buf.len()).min(input.len() - used);
+        self.buf.extend_from_slice(&input[used..used + take]);
+        used += take;
+        if self.buf.len() < frame_len {
+            return Ok((used, None));
+        }
+        self.consumed = true;
+        let offset = self.offset;
+        self.offset += frame_len as u64;
+        let cut = Cut {
+            offset,
+            header,
+            frame_type,
+            bytes: &self.buf,
+        };
+        Ok((used, Some(cut)))
+    }
+
+    /// Call at the end of the stream: an error if a frame was left incomplete (a truncated
+    /// tail), saying how many bytes were missing; the stream's error if it had failed.
+    pub fn finish(&self) -> Result<(), StreamError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        let held = self.buffered_len();
+        if held == 0 {
+            return Ok(());
+        }
+        let error = match self.header {
+            Some((header, _)) => FrameError::Truncated {
+                expected: header.length as usize,
+                actual: held - HEADER_LEN,
+            },
+            None => FrameError::HeaderTooShort { len: held },
+        };
+        Err(StreamError {
+            offset: self.offset,
+            error,
+        })
+    }
+
+    /// Bytes held for a frame that is not complete yet.
+    pub fn buffered_len(&self) -> usize {
+        if self.consumed { 0 } else { self.buf.len() }
+    }
+
+    /// Stream offset of the next frame (bytes handed out so far as complete frames).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The error the framer failed with, if any.
+    pub fn error(&self) -> Option<&StreamError> {
+        self.failed.as_ref()
+    }
+
+    /// Forgets buffered bytes and any error, and restarts at stream offset 0.
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.header = None;
+        self.consumed = false;
+        self.offset = 0;
+        self.failed = None;
+    }
+
+    /// The framing rule (length), then the judge's; an error fails the stream.
+    fn judge(
+        &mut self,
+        header: &FrameHeader,
+        judge: impl FnOnce(&FrameHeader) -> Result<FrameType, FrameError>,
+    ) -> Result<FrameType, StreamError> {
+        let result = if header.length as usize > MAX_PAYLOAD_LEN {
+            Err(FrameError::PayloadTooLarge {
+                length: u64::from(header.length),
+                max: MAX_PAYLOAD_LEN,
+            })
+        } else {
+            judge(header)
+        };
+        result.map_err(|error| {
+            let err = StreamError {
+                offset: self.offset,
+                error,
+            };
+            self.failed = Some(err.clone());
+            err
+        })
+    }
+}
+
+/// Incremental frame decoder for a byte stream, applying every header rule of the protocol.
 ///
 /// ```
 /// use sbrp::stream::StreamDecoder;
@@ -55,15 +253,7 @@ pub struct Located<'a> {
 /// ```
 #[derive(Debug, Default)]
 pub struct StreamDecoder {
-    /// Bytes of the current, incomplete frame (never more than one frame).
-    buf: Vec<u8>,
-    /// The buffered frame's validated header, once its 13 bytes are in.
-    header: Option<Judged>,
-    /// The buffered frame was handed out; drop it on the next call.
-    consumed: bool,
-    /// Stream offset of `buf[0]`, i.e. of the next frame.
-    offset: u64,
-    failed: Option<StreamError>,
+    framer: Framer,
 }
 
 impl StreamDecoder {
@@ -82,64 +272,14 @@ impl StreamDecoder {
         &'s mut self,
         input: &'s [u8],
     ) -> Result<(usize, Option<Located<'s>>), StreamError> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
-        if self.consumed {
-            self.buf.clear();
-            self.header = None;
-            self.consumed = false;
-        }
-        if self.buf.is_empty() {
-            // Fast path: a frame that lies whole in `input` is lent without a copy.
-            if let Some(header) = input.first_chunk::<HEADER_LEN>() {
-                let judged = self.judge(header)?;
-                if let Some(bytes) = input.get(..judged.frame_len) {
-                    let offset = self.offset;
-                    self.offset += judged.frame_len as u64;
-                    let frame = judged.frame(bytes);
-                    return Ok((judged.frame_len, Some(Located { offset, frame })));
-                }
-                self.header = Some(judged);
-            }
-            self.buf.extend_from_slice(input);
-            return Ok((input.len(), None));
-        }
-
-        let mut used = 0;
-        let judged = match self.header {
-            Some(judged) => judged,
-            None => {
-                let want = HEADER_LEN - self.buf.len();
-                let take = want.min(input.len());
-                self.buf.extend_from_slice(&input[..take]);
-                used += take;
-                let Some(header) = self.buf.first_chunk::<HEADER_LEN>() else {
-                    return Ok((used, None));
-                };
-                let header = *header;
-                let judged = self.judge(&header)?;
-                self.header = Some(judged);
-                judged
-            }
-        };
-        let frame_len = judged.frame_len;
-        let take = (frame_len - self.buf.len()).min(input.len() - used);
-        self.buf.extend_from_slice(&input[used..used + take]);
-        used += take;
-        if self.buf.len() < frame_len {
-            return Ok((used, None));
-        }
-        self.consumed = true;
-        let offset = self.offset;
-        self.offset += frame_len as u64;
-        Ok((
-            used,
-            Some(Located {
-                offset,
-                frame: judged.frame(&self.buf),
-            }),
-        ))
+        let (used, cut) = self
+            .framer
+            .next(input, |header| header.validate().map(|(t, _)| t))?;
+        let located = cut.map(|c| Located {
+            offset: c.offset,
+            frame: RawFrame::from_parts_unchecked(c.frame_type, c.header.session_id, c.payload()),
+        });
+        Ok((used, located))
     }
 
     /// Offers a whole chunk, calling `on_frame` for every frame it completes. Returns how many
@@ -166,82 +306,27 @@ impl StreamDecoder {
     /// Call at the end of the stream: an error if a frame was left incomplete (a truncated
     /// tail), saying how many bytes were missing.
     pub fn finish(&self) -> Result<(), StreamError> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
-        let held = self.buffered_len();
-        if held == 0 {
-            return Ok(());
-        }
-        let error = match self.header {
-            Some(judged) => FrameError::Truncated {
-                expected: judged.frame_len - HEADER_LEN,
-                actual: held - HEADER_LEN,
-            },
-            None => FrameError::HeaderTooShort { len: held },
-        };
-        Err(StreamError {
-            offset: self.offset,
-            error,
-        })
+        self.framer.finish()
     }
 
     /// Bytes held for a frame that is not complete yet.
     pub fn buffered_len(&self) -> usize {
-        if self.consumed { 0 } else { self.buf.len() }
+        self.framer.buffered_len()
     }
 
     /// Stream offset of the next frame (bytes handed out so far as complete frames).
     pub fn offset(&self) -> u64 {
-        self.offset
+        self.framer.offset()
     }
 
     /// The error the decoder failed with, if any.
     pub fn error(&self) -> Option<&StreamError> {
-        self.failed.as_ref()
+        self.framer.error()
     }
 
     /// Forgets buffered bytes and any error, and restarts at stream offset 0.
     pub fn reset(&mut self) {
-        self.buf.clear();
-        self.header = None;
-        self.consumed = false;
-        self.offset = 0;
-        self.failed = None;
-    }
-
-    fn judge(&mut self, header: &[u8; HEADER_LEN]) -> Result<Judged, StreamError> {
-        let header = FrameHeader::from_bytes(header);
-        match header.validate() {
-            Ok((frame_type, len)) => Ok(Judged {
-                frame_type,
-                session_id: header.session_id,
-                frame_len: HEADER_LEN + len,
-            }),
-            Err(error) => {
-                let err = StreamError {
-                    offset: self.offset,
-                    error,
-                };
-                self.failed = Some(err.clone());
-                Err(err)
-            }
-        }
-    }
-}
-
-/// A header that passed the header rules.
-#[derive(Clone, Copy, Debug)]
-struct Judged {
-    frame_type: FrameType,
-    session_id: u64,
-    frame_len: usize,
-}
-
-impl Judged {
-    /// The frame in `bytes`, which hold exactly this frame.
-    fn frame(self, bytes: &[u8]) -> RawFrame<'_> {
-        RawFrame::from_parts_unchecked(self.frame_type, self.session_id, &bytes[HEADER_LEN..])
+        self.framer.reset();
     }
 }
 

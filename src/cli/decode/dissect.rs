@@ -16,7 +16,8 @@ use sbrp::keys::{EphemeralSecret, IdentityPublicKey};
 use sbrp::replay::ReplayWindow;
 use sbrp::{ErrorCode, SessionKeys};
 
-use super::framer::{CutFrame, Fatal, Tail};
+use super::framer::{CutFrame, Tail};
+use sbrp::stream::StreamError;
 
 /// Sessions tracked at most (state for replay windows and handshakes). Beyond this, new
 /// sessions are still decoded frame by frame but their cross-frame checks are skipped, so an
@@ -775,7 +776,7 @@ fn control(rec: &mut FrameRecord, raw: &RawFrame<'_>, at: u64) {
 }
 
 /// Stream-level diagnostics (JSON: the summary's `diagnostics`).
-pub fn stream_diagnostics(fatal: Option<&Fatal>, tail: Option<&Tail>) -> Vec<Diagnostic> {
+pub fn stream_diagnostics(fatal: Option<&StreamError>, tail: Option<&Tail>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if let Some(f) = fatal {
         let error = &f.error;
@@ -794,10 +795,11 @@ pub fn stream_diagnostics(fatal: Option<&Fatal>, tail: Option<&Tail>) -> Vec<Dia
                 "truncated last frame: {have} of the 13 header bytes, {} missing",
                 HEADER_LEN - have
             ),
-            Tail::PartialPayload { header, have, .. } => format!(
-                "truncated last frame: the header announces {} payload bytes, {have} present, {} missing",
-                header.length,
-                header.length as usize - have
+            Tail::PartialPayload {
+                announced, have, ..
+            } => format!(
+                "truncated last frame: the header announces {announced} payload bytes, {have} present, {} missing",
+                announced - have
             ),
         };
         let offset = match t {

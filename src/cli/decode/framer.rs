@@ -1,4 +1,5 @@
-//! Cuts a byte stream into frames for the dissector, in bounded memory.
+//! Cuts a byte stream into frames for the dissector, in bounded memory: the library's
+//! [`sbrp::stream::Framer`] with the dissector's header rules.
 //!
 //! Like the library's `StreamDecoder` it judges each header as soon as its 13 bytes are in
 //! (so a header that claims a huge length allocates nothing), holds at most one incomplete
@@ -13,7 +14,8 @@
 //!   frame's extent is as trustworthy as any other frame's. It is handed out with the error
 //!   attached (a relay would close the connection here; a dissector shows what follows).
 
-use sbrp::frame::{FrameError, FrameHeader, FrameType, HEADER_LEN};
+use sbrp::frame::{FrameError, FrameHeader, FrameType};
+use sbrp::stream::{self, StreamError};
 
 /// A frame cut out of the stream.
 #[derive(Debug)]
@@ -30,17 +32,6 @@ pub struct CutFrame<'a> {
     pub session_error: Option<FrameError>,
 }
 
-/// A header that cannot be trusted: decoding stops here.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fatal {
-    /// Stream offset of the header.
-    pub offset: u64,
-    /// The header as read.
-    pub header: FrameHeader,
-    /// Why it cannot be trusted.
-    pub error: FrameError,
-}
-
 /// What is left in the framer at the end of the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tail {
@@ -55,34 +46,27 @@ pub enum Tail {
     PartialPayload {
         /// Stream offset of the frame.
         offset: u64,
-        /// The header.
-        header: FrameHeader,
+        /// Payload length the header announces.
+        announced: usize,
         /// Payload bytes present.
         have: usize,
     },
 }
 
-enum Judgement {
-    Frame(FrameType, usize, Option<FrameError>),
-    Fatal(FrameError),
-}
-
-fn judge(header: &FrameHeader) -> Judgement {
+/// The dissector's header rules: the protocol's, except that a session-id violation does not
+/// stop the stream.
+fn lenient(header: &FrameHeader) -> Result<FrameType, FrameError> {
     match header.validate() {
-        Ok((t, len)) => Judgement::Frame(t, HEADER_LEN + len, None),
-        Err(e @ FrameError::InvalidSessionId { frame_type, .. }) => {
-            Judgement::Frame(frame_type, HEADER_LEN + header.length as usize, Some(e))
-        }
-        Err(e) => Judgement::Fatal(e),
+        Ok((frame_type, _)) => Ok(frame_type),
+        Err(FrameError::InvalidSessionId { frame_type, .. }) => Ok(frame_type),
+        Err(e) => Err(e),
     }
 }
 
 /// The push-style framer.
 #[derive(Debug, Default)]
 pub struct Framer {
-    buf: Vec<u8>,
-    offset: u64,
-    fatal: Option<Fatal>,
+    inner: stream::Framer,
 }
 
 impl Framer {
@@ -91,121 +75,62 @@ impl Framer {
         Self::default()
     }
 
-    /// The fatal header, once one was met.
-    pub fn fatal(&self) -> Option<&Fatal> {
-        self.fatal.as_ref()
+    /// The header that could not be trusted, once one was met (its offset and why).
+    pub fn fatal(&self) -> Option<&StreamError> {
+        self.inner.error()
     }
 
-    /// Feeds `input`, calling `on_frame` for each complete frame, and `on_fatal` once if a
-    /// header cannot be trusted (after which all input is ignored). Stops early and returns
-    /// the first error of a callback.
+    /// Feeds `input`, calling `on_frame` for each complete frame. After a header that cannot
+    /// be trusted all input is ignored (see [`Framer::fatal`]). Stops early and returns the
+    /// first error of a callback.
     pub fn push<E>(
         &mut self,
         mut input: &[u8],
         on_frame: &mut impl FnMut(CutFrame<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        while !input.is_empty() && self.fatal.is_none() {
-            if self.buf.is_empty() {
-                let Some(h) = input.first_chunk::<HEADER_LEN>() else {
-                    self.buf.extend_from_slice(input);
-                    return Ok(());
-                };
-                let header = FrameHeader::from_bytes(h);
-                match judge(&header) {
-                    Judgement::Fatal(error) => self.stop(header, error),
-                    Judgement::Frame(frame_type, len, session_error) => {
-                        let Some(bytes) = input.get(..len) else {
-                            // Grows with the bytes that arrived, never by the announced
-                            // length alone.
-                            self.buf.extend_from_slice(input);
-                            return Ok(());
-                        };
-                        let offset = self.offset;
-                        self.offset += len as u64;
-                        input = &input[len..];
-                        on_frame(CutFrame {
-                            offset,
-                            header,
-                            frame_type,
-                            bytes,
-                            session_error,
-                        })?;
-                    }
-                }
-                continue;
+        while !input.is_empty() {
+            let Ok((used, cut)) = self.inner.next(input, lenient) else {
+                return Ok(());
+            };
+            if let Some(cut) = cut {
+                on_frame(CutFrame {
+                    offset: cut.offset,
+                    header: cut.header,
+                    frame_type: cut.frame_type,
+                    bytes: cut.bytes,
+                    session_error: cut.header.validate().err(),
+                })?;
             }
-            // Completing a frame that started in an earlier chunk.
-            if self.buf.len() < HEADER_LEN {
-                let take = (HEADER_LEN - self.buf.len()).min(input.len());
-                self.buf.extend_from_slice(&input[..take]);
-                input = &input[take..];
-                if self.buf.len() < HEADER_LEN {
-                    return Ok(());
-                }
-            }
-            let mut h = [0u8; HEADER_LEN];
-            h.copy_from_slice(&self.buf[..HEADER_LEN]);
-            let header = FrameHeader::from_bytes(&h);
-            match judge(&header) {
-                Judgement::Fatal(error) => self.stop(header, error),
-                Judgement::Frame(frame_type, len, session_error) => {
-                    let take = (len - self.buf.len()).min(input.len());
-                    self.buf.extend_from_slice(&input[..take]);
-                    input = &input[take..];
-                    if self.buf.len() < len {
-                        return Ok(());
-                    }
-                    let offset = self.offset;
-                    self.offset += len as u64;
-                    let result = on_frame(CutFrame {
-                        offset,
-                        header,
-                        frame_type,
-                        bytes: &self.buf,
-                        session_error,
-                    });
-                    self.buf.clear();
-                    result?;
-                }
-            }
+            input = &input[used..];
         }
         Ok(())
     }
 
-    fn stop(&mut self, header: FrameHeader, error: FrameError) {
-        self.buf.clear();
-        self.buf.shrink_to_fit();
-        self.fatal = Some(Fatal {
-            offset: self.offset,
-            header,
-            error,
-        });
-    }
-
     /// At the end of the stream: the incomplete frame left over, if any.
     pub fn tail(&self) -> Option<Tail> {
-        if self.fatal.is_some() || self.buf.is_empty() {
+        if self.fatal().is_some() {
             return None;
         }
-        if self.buf.len() < HEADER_LEN {
-            return Some(Tail::PartialHeader {
-                offset: self.offset,
-                have: self.buf.len(),
-            });
-        }
-        let mut h = [0u8; HEADER_LEN];
-        h.copy_from_slice(&self.buf[..HEADER_LEN]);
-        Some(Tail::PartialPayload {
-            offset: self.offset,
-            header: FrameHeader::from_bytes(&h),
-            have: self.buf.len() - HEADER_LEN,
+        let err = self.inner.finish().err()?;
+        Some(match err.error {
+            FrameError::Truncated { expected, actual } => Tail::PartialPayload {
+                offset: err.offset,
+                announced: expected,
+                have: actual,
+            },
+            FrameError::HeaderTooShort { len } => Tail::PartialHeader {
+                offset: err.offset,
+                have: len,
+            },
+            // `finish` reports nothing else once `fatal` is none.
+            _ => return None,
         })
     }
 
-    /// Capacity held, for the memory-bound test.
+    /// Bytes held for an incomplete frame, for the memory-bound test.
     #[cfg(test)]
-    pub fn capacity(&self) -> usize {
-        self.buf.capacity()
+    pub fn buffered_len(&self) -> usize {
+        self.inner.buffered_len()
     }
 }
 
@@ -244,7 +169,7 @@ mod tests {
                 "chunk {chunk}"
             );
             assert_eq!(f.tail(), None);
-            assert!(f.capacity() <= 65549);
+            assert_eq!(f.buffered_len(), 0);
         }
     }
 
@@ -266,11 +191,7 @@ mod tests {
             f.tail(),
             Some(Tail::PartialPayload {
                 offset: 0,
-                header: FrameHeader {
-                    type_byte: 0x10,
-                    length: 8,
-                    session_id: 0
-                },
+                announced: 8,
                 have: 1
             })
         );
