@@ -377,3 +377,52 @@ impl<'a> Iterator for FrameReader<'a> {
 }
 
 impl core::iter::FusedIterator for FrameReader<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_framer_bounds_the_length_whatever_the_judge_says() {
+        let mut framer = Framer::new();
+        let header = [0x99, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0];
+        let accept_all = |_: &FrameHeader| Ok(FrameType::Ping);
+        let err = framer.next(&header, accept_all).unwrap_err();
+        assert_eq!(err.offset, 0);
+        assert_eq!(err.code(), crate::ErrorCode::PayloadTooLarge);
+        assert_eq!(framer.buffered_len(), 0);
+        // Failed until reset, whatever comes next.
+        assert_eq!(framer.next(&[0x10], accept_all).unwrap_err(), err);
+        framer.reset();
+        assert!(framer.next(&[0x10], accept_all).is_ok());
+    }
+
+    #[test]
+    fn the_judge_sees_each_header_once_and_decides_the_type() {
+        // A Ping with a non-zero session id: a lenient judge lets it through.
+        let frame = [0x10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0xaa];
+        let mut framer = Framer::new();
+        let mut judged = 0;
+        let mut cuts = Vec::new();
+        let mut input = &frame[..];
+        while !input.is_empty() {
+            let (used, cut) = framer
+                .next(&input[..input.len().min(4)], |h| {
+                    judged += 1;
+                    assert_eq!(h.session_id, 7);
+                    Ok(FrameType::Ping)
+                })
+                .unwrap();
+            if let Some(cut) = cut {
+                cuts.push((cut.offset, cut.frame_type, cut.payload().to_vec()));
+            }
+            input = &input[used..];
+        }
+        assert_eq!(judged, 1);
+        assert_eq!(cuts, vec![(0, FrameType::Ping, vec![0xaa])]);
+        framer.finish().unwrap();
+        // The strict decoder refuses the same bytes.
+        let err = StreamDecoder::new().push(&frame, |_| ()).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::InvalidSessionId);
+    }
+}
