@@ -293,6 +293,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         }
         'sbrp;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print {"schema": "sbrp.completions/1", "shell", "script"} instead of the bare script')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -302,6 +303,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;man' {
             [CompletionResult]::new('--write-all', '--write-all', [CompletionResultType]::ParameterName, 'Write every page into this directory instead (used to refresh `docs/man/`)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print {"schema": "sbrp.man/1", "page", "roff"} instead of the bare page')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

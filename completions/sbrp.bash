@@ -213,7 +213,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__completions)
-            opts="-h -V --color --help --version bash elvish fish powershell zsh"
+            opts="-h -V --json --color --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -613,7 +613,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__man)
-            opts="-h -V --write-all --color --help --version"
+            opts="-h -V --json --write-all --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

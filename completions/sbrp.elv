@@ -261,6 +261,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;completions'= {
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print {"schema": "sbrp.completions/1", "shell", "script"} instead of the bare script'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -269,6 +270,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;man'= {
             cand --write-all 'Write every page into this directory instead (used to refresh `docs/man/`)'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print {"schema": "sbrp.man/1", "page", "roff"} instead of the bare page'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

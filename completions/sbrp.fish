@@ -223,12 +223,14 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -s V -l version -d 'Pri
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -l json -d 'Print {"schema": "sbrp.completions/1", "shell", "script"} instead of the bare script'
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l write-all -d 'Write every page into this directory instead (used to refresh `docs/man/`)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l json -d 'Print {"schema": "sbrp.man/1", "page", "roff"} instead of the bare page'
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'

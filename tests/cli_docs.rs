@@ -115,3 +115,33 @@ fn man_for_an_unknown_subcommand_is_not_found() {
         .code(3)
         .stderr(predicates::str::contains("sbrp: error: no manual page"));
 }
+
+#[test]
+fn completions_and_man_pages_in_json_carry_the_same_text() {
+    let sbrp = || {
+        let mut c = Command::cargo_bin("sbrp").unwrap();
+        c.env("NO_COLOR", "1");
+        c
+    };
+    let bare = sbrp().args(["completions", "fish"]).output().unwrap();
+    let json = sbrp()
+        .args(["completions", "fish", "--json"])
+        .output()
+        .unwrap();
+    assert!(bare.status.success() && json.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["schema"], "sbrp.completions/1");
+    assert_eq!(v["shell"], "fish");
+    assert_eq!(v["script"].as_str().unwrap().as_bytes(), &bare.stdout[..]);
+
+    let bare = sbrp().args(["man", "pin", "add"]).output().unwrap();
+    let json = sbrp()
+        .args(["man", "pin", "add", "--json"])
+        .output()
+        .unwrap();
+    assert!(bare.status.success() && json.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["schema"], "sbrp.man/1");
+    assert_eq!(v["page"], "sbrp-pin-add.1");
+    assert_eq!(v["roff"].as_str().unwrap().as_bytes(), &bare.stdout[..]);
+}

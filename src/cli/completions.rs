@@ -17,6 +17,10 @@ pub struct Args {
     /// The shell to generate the script for.
     #[arg(value_enum)]
     pub shell: Shell,
+
+    /// Print {"schema": "sbrp.completions/1", "shell", "script"} instead of the bare script
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The completion script for `shell`.
@@ -29,6 +33,15 @@ pub fn script(shell: Shell) -> Vec<u8> {
 
 /// Runs `sbrp completions`.
 pub fn run(out: &Output, args: Args) -> CliResult {
-    out.print_bytes(&script(args.shell))?;
+    let script = script(args.shell);
+    if args.json {
+        out.json(&serde_json::json!({
+            "schema": "sbrp.completions/1",
+            "shell": args.shell.to_string(),
+            "script": String::from_utf8_lossy(&script),
+        }))?;
+    } else {
+        out.print_bytes(&script)?;
+    }
     Ok(Exit::Success)
 }

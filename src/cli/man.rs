@@ -16,6 +16,10 @@ pub struct Args {
     #[arg(value_name = "SUBCOMMAND")]
     pub command: Vec<String>,
 
+    /// Print {"schema": "sbrp.man/1", "page", "roff"} instead of the bare page
+    #[arg(long)]
+    pub json: bool,
+
     /// Write every page into this directory instead (used to refresh `docs/man/`).
     #[arg(long, hide = true, value_name = "DIR", conflicts_with = "command")]
     pub write_all: Option<std::path::PathBuf>,
@@ -70,6 +74,14 @@ pub fn run(out: &Output, args: Args) -> CliResult {
             known.join(", ").replace('-', " ")
         )));
     };
-    out.print_bytes(page)?;
+    if args.json {
+        out.json(&serde_json::json!({
+            "schema": "sbrp.man/1",
+            "page": file,
+            "roff": String::from_utf8_lossy(page),
+        }))?;
+    } else {
+        out.print_bytes(page)?;
+    }
     Ok(Exit::Success)
 }
