@@ -719,7 +719,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__peer__subcmd__daemon)
-            opts="-q -h -V --key --daemon-id --listen --max-connections --handshake-timeout --keylog --quiet --color --help --version"
+            opts="-q -h -V --key --daemon-id --listen --json --max-connections --handshake-timeout --keylog --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

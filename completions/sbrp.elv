@@ -209,6 +209,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --handshake-timeout 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)'
             cand --keylog 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text'
             cand -q 'Print only errors on stderr'
             cand --quiet 'Print only errors on stderr'
             cand -h 'Print help (see more with ''--help'')'

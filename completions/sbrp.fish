@@ -185,6 +185,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l json -d 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s q -l quiet -d 'Print only errors on stderr'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s V -l version -d 'Print version'

@@ -375,3 +375,55 @@ fn keylog_is_written_in_the_decode_format() {
     assert!(lines[1].starts_with("DAEMON_TO_CLIENT 00000000000000ff "));
     assert_eq!(lines[0].len(), 16 + 1 + 16 + 1 + 64);
 }
+
+#[test]
+fn daemon_logs_json_lines_with_json() {
+    let (_dir, key, _) = setup();
+    // A HandshakeInit for session 5, a Ping, a HandshakeInit with a low-order key, then EOF.
+    let client = sbrp::ClientHandshake::start("d1", sbrp::SessionId::new(5).unwrap()).unwrap();
+    let mut input = sbrp::Frame::HandshakeInit(client.init()).to_vec();
+    input.extend(hex::decode("10000000020000000000000000abcd").unwrap());
+    let low_order = sbrp::HandshakeInit {
+        session_id: sbrp::SessionId::new(6).unwrap(),
+        client_key: [0; 32],
+    };
+    input.extend(sbrp::Frame::HandshakeInit(low_order).to_vec());
+    let mut child = sbrp()
+        .args(["peer", "daemon", "--json", "--daemon-id", "d1", "--key"])
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stderr)
+        .unwrap()
+        .lines()
+        .map(|l| json(l.as_bytes()))
+        .collect();
+    assert!(events.iter().all(|e| e["schema"] == "sbrp.peer-daemon/1"));
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "started",
+            "handshake",
+            "ping",
+            "session_failed",
+            "end_of_input"
+        ]
+    );
+    assert_eq!(events[0]["daemon_id"], "d1");
+    assert_eq!(events[1]["session_id"], "5");
+    assert_eq!(events[2]["bytes"], 2);
+    assert_eq!(events[3]["session_id"], "6");
+    assert_eq!(events[3]["code"], "handshake_failed");
+    // The wire still carries the HandshakeAccept and the Pong, no log text.
+    assert_eq!(out.stdout[0], 0x02);
+}

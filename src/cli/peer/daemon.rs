@@ -27,6 +27,7 @@ use crate::cli::escape::{escape, escape_bytes};
 use crate::cli::exit::{CliError, CliResult, Exit};
 use crate::cli::keylog_file::KeyLog;
 use crate::cli::output::Output;
+use crate::cli::output::harden_json;
 
 /// `sbrp peer daemon`
 #[derive(Debug, clap::Args)]
@@ -44,6 +45,10 @@ pub struct Args {
     /// address is printed on stderr)
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
+
+    /// Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text
+    #[arg(long)]
+    json: bool,
 
     /// With --listen: the most connections served at once (more are closed at once)
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -79,6 +84,39 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event's fields for a JSON log line (u64s as decimal strings).
+    fn json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Event::Handshake { session, replaced } => json!({
+                "event": "handshake", "session_id": session.to_string(), "replaced": replaced,
+            }),
+            Event::Echo { session, len } => json!({
+                "event": "echo", "session_id": session.to_string(), "bytes": len,
+            }),
+            Event::Ping { len } => json!({ "event": "ping", "bytes": len }),
+            Event::SessionFailed {
+                session,
+                code,
+                message,
+            } => json!({
+                "event": "session_failed", "session_id": session.to_string(),
+                "code": code.name(), "message": message,
+            }),
+            Event::Ignored { session, what } => json!({
+                "event": "ignored", "session_id": session.to_string(), "message": what,
+            }),
+            Event::Control {
+                session,
+                code,
+                message,
+            } => json!({
+                "event": "control", "session_id": session.to_string(), "code": code.0,
+                "name": code.name(), "terminal": code.is_terminal(), "message": message,
+            }),
+        }
+    }
+
     /// One log line (untrusted parts already escaped).
     pub fn line(&self) -> String {
         match self {
@@ -371,11 +409,12 @@ fn serve(mut transport: Transport, mut conn: DaemonConn, common: &Common, log: &
     }
 }
 
-/// The event log on stderr (`-q`: errors only).
+/// The event log on stderr (`-q`: errors only; `--json`: one JSON object per line).
 #[derive(Debug)]
 struct Log<'a> {
     out: &'a Output,
     quiet: bool,
+    json: bool,
 }
 
 impl Log<'_> {
@@ -384,12 +423,34 @@ impl Log<'_> {
         if self.quiet && !is_error {
             return;
         }
-        self.line(conn, &event.line());
+        if self.json {
+            self.json_line(conn, event.json());
+        } else {
+            self.text_line(conn, &event.line());
+        }
     }
 
-    fn line(&self, conn: &str, line: &str) {
+    /// A connection-level event: `kind` names it in JSON, `line` is the text.
+    fn note(&self, conn: &str, kind: &'static str, line: &str) {
+        if self.json {
+            self.json_line(conn, serde_json::json!({ "event": kind, "message": line }));
+        } else {
+            self.text_line(conn, line);
+        }
+    }
+
+    fn text_line(&self, conn: &str, line: &str) {
         self.out
             .eprintln(&format!("sbrp peer daemon [{conn}]: {line}"));
+    }
+
+    fn json_line(&self, conn: &str, mut value: serde_json::Value) {
+        if let Some(map) = value.as_object_mut() {
+            map.insert("schema".into(), "sbrp.peer-daemon/1".into());
+            map.insert("conn".into(), conn.into());
+        }
+        let text = serde_json::to_string(&value).unwrap_or_default();
+        self.out.eprintln(&harden_json(&text));
     }
 }
 
@@ -408,11 +469,20 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     let log = Log {
         out,
         quiet: args.common.quiet,
+        json: args.json,
     };
     let Some(listen) = &args.listen else {
-        if !args.common.quiet {
-            log.line(
+        if args.json && !args.common.quiet {
+            log.json_line(
                 "stdio",
+                serde_json::json!({
+                    "event": "started", "daemon_id": args.daemon_id, "fingerprint": fingerprint,
+                }),
+            );
+        } else if !args.common.quiet {
+            log.note(
+                "stdio",
+                "started",
                 &format!(
                     "daemon {} ({fingerprint}) on stdin/stdout",
                     escape(&args.daemon_id)
@@ -423,7 +493,7 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         return match serve(Transport::stdio(), conn, &args.common, &log) {
             Ending::Clean => {
                 if !args.common.quiet {
-                    log.line("stdio", "end of input");
+                    log.note("stdio", "end_of_input", "end of input");
                 }
                 Ok(Exit::Success)
             }
@@ -442,10 +512,20 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         .local_addr()
         .map_err(|e| CliError::error(format!("cannot read the listening address: {e}")))?;
     // Always printed (even with -q): a caller that asked for port 0 needs it.
-    out.eprintln(&format!(
-        "sbrp peer daemon: listening on {local} as {} ({fingerprint})",
-        escape(&args.daemon_id)
-    ));
+    if args.json {
+        log.json_line(
+            "listen",
+            serde_json::json!({
+                "event": "listening", "address": local.to_string(),
+                "daemon_id": args.daemon_id, "fingerprint": fingerprint,
+            }),
+        );
+    } else {
+        out.eprintln(&format!(
+            "sbrp peer daemon: listening on {local} as {} ({fingerprint})",
+            escape(&args.daemon_id)
+        ));
+    }
     let active = Arc::new(AtomicUsize::new(0));
     let max = args.max_connections as usize;
     thread::scope(|scope| {
@@ -453,7 +533,7 @@ pub fn run(out: &Output, args: Args) -> CliResult {
             let stream = match stream {
                 Ok(s) => s,
                 Err(e) => {
-                    log.line("listen", &format!("accept failed: {e}"));
+                    log.note("listen", "accept_failed", &format!("accept failed: {e}"));
                     continue;
                 }
             };
@@ -461,8 +541,9 @@ pub fn run(out: &Output, args: Args) -> CliResult {
                 .peer_addr()
                 .map_or_else(|_| "?".to_owned(), |a| a.to_string());
             if active.load(Ordering::SeqCst) >= max {
-                log.line(
+                log.note(
                     &label,
+                    "refused",
                     &format!("refused: {max} connections are open already"),
                 );
                 continue;
@@ -470,7 +551,11 @@ pub fn run(out: &Output, args: Args) -> CliResult {
             let transport = match Transport::tcp(stream, label.clone()) {
                 Ok(t) => t,
                 Err(e) => {
-                    log.line(&label, &format!("cannot use the connection: {e}"));
+                    log.note(
+                        &label,
+                        "connection_failed",
+                        &format!("cannot use the connection: {e}"),
+                    );
                     continue;
                 }
             };
@@ -479,15 +564,21 @@ pub fn run(out: &Output, args: Args) -> CliResult {
             let (active, log, common) = (active.clone(), &log, &args.common);
             scope.spawn(move || {
                 if !common.quiet {
-                    log.line(&label, "connected");
+                    log.note(&label, "connected", "connected");
                 }
                 match serve(transport, conn, common, log) {
-                    Ending::Clean if !common.quiet => log.line(&label, "closed"),
+                    Ending::Clean if !common.quiet => log.note(&label, "closed", "closed"),
                     Ending::Clean => {}
-                    Ending::Protocol(code, msg) => {
-                        log.line(&label, &format!("connection ended: {code}: {msg}"));
-                    }
-                    Ending::Io(msg) => log.line(&label, &format!("connection ended: {msg}")),
+                    Ending::Protocol(code, msg) => log.note(
+                        &label,
+                        "connection_ended",
+                        &format!("connection ended: {code}: {msg}"),
+                    ),
+                    Ending::Io(msg) => log.note(
+                        &label,
+                        "connection_ended",
+                        &format!("connection ended: {msg}"),
+                    ),
                 }
                 active.fetch_sub(1, Ordering::SeqCst);
             });
