@@ -427,3 +427,32 @@ fn daemon_logs_json_lines_with_json() {
     // The wire still carries the HandshakeAccept and the Pong, no log text.
     assert_eq!(out.stdout[0], 0x02);
 }
+
+#[test]
+fn a_key_on_stdin_is_refused_when_stdin_carries_the_frames() {
+    let (_dir, key, pk) = setup();
+    let out = sbrp()
+        .args(["peer", "daemon", "--key", "-", "--daemon-id", "d1"])
+        .stdin(std::fs::File::open(&key).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
+    let mut child = sbrp()
+        .args(["peer", "client", "--daemon-id", "d1", "--identity-key", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(pk.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing was sent on the wire");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--connect or --exec"));
+}

@@ -378,6 +378,16 @@ fn ms(d: Duration) -> f64 {
 /// Runs `sbrp peer client`.
 pub fn run(out: &Output, args: Args) -> CliResult {
     // Resolve everything that can fail before touching the network.
+    if args.identity_key.as_deref() == Some(std::ffi::OsStr::new("-"))
+        && args.connect.is_none()
+        && args.exec.is_none()
+    {
+        return Err(CliError::new(
+            Exit::Usage,
+            "--identity-key - reads the key from standard input, which carries the SBRP frames here",
+        )
+        .hint("give the key itself or a file, or talk to the daemon with --connect or --exec"));
+    }
     let trust = match &args.identity_key {
         Some(arg) => Trust::Key(crate::cli::keyinput::load_public_arg(arg)?.0),
         None => Trust::Pins {

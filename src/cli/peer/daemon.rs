@@ -456,6 +456,13 @@ impl Log<'_> {
 
 /// Runs `sbrp peer daemon`.
 pub fn run(out: &Output, args: Args) -> CliResult {
+    if args.key == std::path::Path::new("-") && args.listen.is_none() {
+        return Err(CliError::new(
+            Exit::Usage,
+            "--key - reads the key from standard input, which carries the SBRP frames here",
+        )
+        .hint("give the key as a file, or serve TCP with --listen"));
+    }
     let loaded = crate::cli::keyinput::load_secret(&args.key, sbrp::keyfile::BareKey::Refuse)?;
     let sbrp::keyfile::DecodedKey::Secret(identity) = loaded.decoded.key else {
         return Err(CliError::error("--key must name a secret key"));
