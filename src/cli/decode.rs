@@ -171,6 +171,9 @@ fn config(out: &Output, args: &Args) -> CliResult<Config> {
 pub fn run(out: &Output, args: Args) -> CliResult {
     let cfg = config(out, &args)?;
     let (mut reader, name): (Box<dyn Read>, String) = if args.file.as_os_str() == "-" {
+        if io::IsTerminal::is_terminal(&io::stdin()) {
+            out.note("reading frames from the terminal: paste hex or base64, end with Ctrl-D (or give a capture file)");
+        }
         (Box::new(io::stdin().lock()), "standard input".into())
     } else {
         let f = File::open(&args.file)
