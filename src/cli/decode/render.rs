@@ -171,6 +171,10 @@ impl<W: Write> Renderer<W> {
     fn json_line<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
         self.line.clear();
         serde_json::to_writer(&mut self.line, value).map_err(io::Error::other)?;
+        // Everything `harden_json` rewrites is outside ASCII: skip the UTF-8 pass for the rest.
+        if self.line.is_ascii() {
+            return self.w.write_all(&self.line);
+        }
         match std::str::from_utf8(&self.line) {
             Ok(text) => self.w.write_all(harden_json(text).as_bytes()),
             // serde_json writes UTF-8 only.
