@@ -80,74 +80,72 @@ pub enum Detection {
     NeedMore,
 }
 
-/// Looks at the first bytes of an input. A byte that is neither text nor whitespace means
-/// raw (an SBRP header always has a zero byte in its length field, so a raw capture is
-/// recognised within two bytes). Text is judged once a line is complete or 4 KiB have been
-/// seen: hex if it holds only hex digits and `0x` prefixes, else base64.
-pub fn detect(prefix: &[u8]) -> Detection {
+/// What a scan of the first bytes saw when it could not decide yet.
+struct Seen {
+    text: bool,
+    base64: bool,
+}
+
+/// Scans `prefix`: `Err(kind)` as soon as the kind is certain (a binary byte, or a complete
+/// line of text), else what was seen.
+fn scan(prefix: &[u8]) -> Result<Seen, InputKind> {
     let mut in_comment = false;
-    let mut saw_text = false;
-    let mut base64 = false;
+    let mut seen = Seen {
+        text: false,
+        base64: false,
+    };
     for &b in prefix {
         if in_comment {
             in_comment = b != b'\n';
             continue;
         }
         match classify(b) {
-            Class::Binary => return Detection::Kind(InputKind::Raw),
+            Class::Binary => return Err(InputKind::Raw),
             Class::Comment => in_comment = true,
             Class::Space => {
-                if b == b'\n' && saw_text {
-                    return Detection::Kind(text_kind(base64));
+                if b == b'\n' && seen.text {
+                    return Err(text_kind(seen.base64));
                 }
             }
-            Class::Hex | Class::X => saw_text = true,
+            Class::Hex | Class::X => seen.text = true,
             Class::Base64Only => {
-                saw_text = true;
-                base64 = true;
+                seen.text = true;
+                seen.base64 = true;
             }
         }
     }
-    if prefix.len() >= 4096 {
-        return Detection::Kind(if saw_text {
-            text_kind(base64)
+    Ok(seen)
+}
+
+impl Seen {
+    /// The kind to assume when no more bytes will help: text if any was seen, else raw
+    /// (empty or whitespace only: nothing to decode either way).
+    fn kind(&self) -> InputKind {
+        if self.text {
+            text_kind(self.base64)
         } else {
             InputKind::Raw
-        });
+        }
     }
-    Detection::NeedMore
+}
+
+/// Looks at the first bytes of an input. A byte that is neither text nor whitespace means
+/// raw (an SBRP header always has a zero byte in its length field, so a raw capture is
+/// recognised within two bytes). Text is judged once a line is complete or 4 KiB have been
+/// seen: hex if it holds only hex digits and `0x` prefixes, else base64.
+pub fn detect(prefix: &[u8]) -> Detection {
+    match scan(prefix) {
+        Err(kind) => Detection::Kind(kind),
+        Ok(seen) if prefix.len() >= 4096 => Detection::Kind(seen.kind()),
+        Ok(_) => Detection::NeedMore,
+    }
 }
 
 /// The decision at end of input (for inputs shorter than one line of text).
 pub fn detect_final(prefix: &[u8]) -> InputKind {
-    match detect(prefix) {
-        Detection::Kind(k) => k,
-        Detection::NeedMore => {
-            let mut in_comment = false;
-            let mut base64 = false;
-            let mut saw_text = false;
-            for &b in prefix {
-                if in_comment {
-                    in_comment = b != b'\n';
-                    continue;
-                }
-                match classify(b) {
-                    Class::Comment => in_comment = true,
-                    Class::Base64Only => {
-                        base64 = true;
-                        saw_text = true;
-                    }
-                    Class::Hex | Class::X => saw_text = true,
-                    _ => {}
-                }
-            }
-            if saw_text {
-                text_kind(base64)
-            } else {
-                // Empty or whitespace only: nothing to decode either way.
-                InputKind::Raw
-            }
-        }
+    match scan(prefix) {
+        Err(kind) => kind,
+        Ok(seen) => seen.kind(),
     }
 }
 
