@@ -40,6 +40,16 @@ fn daemon_cmd(key: &Path, id: &str) -> String {
     )
 }
 
+/// The process ended with `code`; otherwise fail showing its stderr.
+fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn json(out: &[u8]) -> serde_json::Value {
     serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
 }
@@ -54,12 +64,7 @@ fn client_and_daemon_over_exec_with_json() {
         .env("SBRP_HOME", dir.path())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let v = json(&out.stdout);
     assert_eq!(v["schema"], "sbrp.peer-client/1");
     assert_eq!(v["ok"], true);
@@ -142,12 +147,7 @@ fn client_and_daemon_over_tcp_loopback() {
             .arg(&pins)
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_exit(&out, 0);
         let v = json(&out.stdout);
         assert_eq!(v["matched"], 3);
     }
@@ -178,12 +178,7 @@ fn changed_key_exits_4_and_unknown_strict_exits_3() {
         .args(["--exec", &daemon_cmd(&key, "d4")])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 4);
     let v = json(&out.stdout);
     assert_eq!(v["ok"], false);
     assert_eq!(v["error"]["code"], "identity_key_changed");
@@ -203,12 +198,7 @@ fn changed_key_exits_4_and_unknown_strict_exits_3() {
         .args(["--exec", &daemon_cmd(&key, "d4")])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 3);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not pinned"));
 
     // Pinned to another key: 4, with the approving command.
