@@ -96,6 +96,18 @@ pub enum Style {
     Dim,
 }
 
+/// The colour decision for stderr, for [`warn_stderr`] (set by [`Output::new`]).
+static COLOR_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `sbrp: warning: …` on stderr, for code that has no [`Output`] at hand (e.g. deep in key
+/// reading); same format and colour as [`Output::warn`].
+pub fn warn_stderr(message: &str) {
+    let colour = COLOR_STDERR.load(std::sync::atomic::Ordering::Relaxed);
+    let prefix = Output::paint(colour, "warning:", Style::Warn);
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "sbrp: {prefix} {message}");
+}
+
 /// Stdout and stderr with their colour decisions. Create one in `main` and pass it down.
 #[derive(Debug)]
 pub struct Output {
@@ -110,7 +122,7 @@ impl Output {
         let term = std::env::var_os("TERM");
         // We decide; `colored` must not second-guess (it only looks at stdout).
         colored::control::set_override(true);
-        Self {
+        let out = Self {
             color_stdout: decide_color(
                 choice,
                 io::stdout().is_terminal(),
@@ -123,7 +135,9 @@ impl Output {
                 no_color.as_ref(),
                 term.as_ref(),
             ),
-        }
+        };
+        COLOR_STDERR.store(out.color_stderr, std::sync::atomic::Ordering::Relaxed);
+        out
     }
 
     /// An output that never colours (for tests).
