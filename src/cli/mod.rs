@@ -20,6 +20,7 @@
 pub mod bench;
 pub mod completions;
 pub mod config;
+pub mod daemon_id;
 pub mod decode;
 pub mod escape;
 pub mod exit;
