@@ -882,7 +882,7 @@ mod tests {
     fn file_round_trips() {
         let mut f = PinFile::empty();
         f.pins.push(Pin::new("d1", &key(), Some("lab".into())));
-        f.pins.push(Pin::new("d\u{202e}2", &key(), None));
+        f.pins.push(Pin::new("d2", &key(), None));
         let bytes = f.to_bytes().unwrap();
         let back = PinFile::parse(&bytes).unwrap();
         assert_eq!(back, f);
@@ -917,11 +917,10 @@ mod tests {
 
     #[test]
     fn text_validation() {
-        assert!(validate_text("daemon id", "daemon-1.example").is_ok());
-        assert!(validate_text("daemon id", "").is_err());
-        assert!(validate_text("daemon id", "a\x1bb").is_err());
-        assert!(validate_text("daemon id", "a\u{202e}b").is_err());
-        assert!(validate_text("daemon id", " a").is_err());
+        assert!(validate_text("comment", "lab box").is_ok());
+        assert!(validate_text("comment", "a\x1bb").is_err());
+        assert!(validate_text("comment", "a\u{202e}b").is_err());
+        assert!(validate_text("comment", " a").is_err());
         assert!(validate_text("comment", &"x".repeat(1025)).is_err());
     }
 }
