@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 
-    /// Append the loopback session's keys to FILE (keylog format, see docs/keylog.md), so
+    /// Append the loopback session's keys to FILE (key-log format, see FILES), so
     /// `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty
     /// SBRP_KEYLOGFILE
     #[arg(long, value_name = "FILE")]
