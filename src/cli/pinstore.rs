@@ -276,7 +276,8 @@ impl<'de> Deserialize<'de> for PinList {
                 while let Some(MapOnly(pin)) = seq.next_element::<MapOnly<Pin>>()? {
                     if !seen.insert(pin.daemon_id.clone()) {
                         return Err(serde::de::Error::custom(format!(
-                            "daemon id \"{}\" is pinned twice",
+                            "daemon id \"{}\" is pinned twice (the second pin ends just \
+                             before this point)",
                             super::daemon_id::shorten(&pin.daemon_id)
                         )));
                     }
