@@ -40,7 +40,8 @@ const READ_SIZE: usize = 64 * 1024;
 Input is a byte stream of concatenated SBRP frames, as a relay or an endpoint sends them.
 Diagnostics name the SBRP error code and the byte offset. Exit status: 0 when the input was
 readable (even with diagnostics), 1 when it was not, 6 with --strict when there was any
-diagnostic. The JSON schema is in docs/decode-json.md, the key-log format in docs/keylog.md.
+diagnostic. `--format json` prints one object per frame, then a summary (schema sbrp.decode/1);
+the key-log format is under FILES in `sbrp man decode`.
 
 Examples:
   sbrp decode capture.bin
@@ -71,7 +72,7 @@ pub struct Args {
     #[arg(long)]
     strict: bool,
 
-    /// Decrypt Data frames with the keys of this key log (see docs/keylog.md)
+    /// Decrypt Data frames with the keys of this key log (format: FILES below)
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
 
@@ -146,7 +147,7 @@ fn load_keylog(out: &Output, path: &Path) -> CliResult<KeyLog> {
     let invalid = |e: &dyn std::fmt::Display| {
         CliError::error(format!("invalid key log {}: {e}", escape_path(path))).hint(
             "each line is CLIENT_TO_DAEMON or DAEMON_TO_CLIENT, a 16-digit hex session id and a \
-             64-digit hex key; see docs/keylog.md",
+             64-digit hex key; see FILES in `sbrp man decode`",
         )
     };
     while lines.next_line(&mut line)? {

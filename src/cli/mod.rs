@@ -21,6 +21,7 @@ pub mod bench;
 pub mod capped;
 pub mod completions;
 pub mod config;
+pub mod daemon_id;
 pub mod decode;
 pub mod escape;
 pub mod exit;
