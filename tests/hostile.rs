@@ -420,7 +420,7 @@ fn nothing_reads_as_success_when_the_input_failed() {
     )
     .unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec![dir.path().display().to_string()], "read_failed"),
+        (vec![dir.path().display().to_string()], "before"),
         (
             vec!["--input".into(), "hex".into(), b64.display().to_string()],
             "invalid_text",
@@ -435,7 +435,7 @@ fn nothing_reads_as_success_when_the_input_failed() {
         ),
         (
             vec![dir.path().join("missing").display().to_string()],
-            "read_failed",
+            "before",
         ),
         (
             vec![
@@ -443,7 +443,7 @@ fn nothing_reads_as_success_when_the_input_failed() {
                 "/dev/zero".into(),
                 b64.display().to_string(),
             ],
-            "bad_option",
+            "before",
         ),
     ];
     for (args, code) in &cases {
@@ -461,10 +461,22 @@ fn nothing_reads_as_success_when_the_input_failed() {
             assert_eq!(out.status.code(), Some(1), "{args:?} {format:?}");
             let text = String::from_utf8_lossy(&out.stdout);
             let last = text.lines().last().unwrap_or_default().to_owned();
-            let summary: Value = if format[1] == "ndjson" {
+            let doc: Value = if format[1] == "ndjson" && *code != "before" {
                 serde_json::from_str(&last).unwrap()
             } else {
-                serde_json::from_str::<Value>(&text).unwrap()["summary"].clone()
+                serde_json::from_str::<Value>(&text).unwrap()
+            };
+            // A failure before decoding begins: the generic error document, and only it.
+            if *code == "before" {
+                assert_eq!(doc["schema"], "sbrp.error/1", "{args:?}: {text}");
+                assert_eq!(doc["ok"], false);
+                assert_eq!(text.matches("\"schema\"").count(), 1, "{text}");
+                continue;
+            }
+            let summary = if format[1] == "ndjson" {
+                doc
+            } else {
+                doc["summary"].clone()
             };
             assert_eq!(summary["ok"], false, "{args:?} {format:?}: {text}");
             assert_eq!(summary["complete"], false, "{args:?}");

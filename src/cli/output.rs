@@ -238,6 +238,13 @@ impl Output {
         out.flush().map_err(stdout_error)
     }
 
+    /// Records that a command wrote its own JSON document to stdout (e.g. a streamed one), so
+    /// that a failure adds no second one.
+    pub fn mark_json_printed(&self) {
+        self.json_printed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Writes `value` as pretty JSON and a newline to stdout. Never coloured; characters that
     /// could reorder or hide text on a terminal are written as `\uXXXX` escapes.
     pub fn json<T: Serialize>(&self, value: &T) -> CliResult<()> {
