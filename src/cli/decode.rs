@@ -211,6 +211,10 @@ fn config(out: &Output, args: &Args) -> CliResult<Config> {
 /// Runs `sbrp decode`.
 pub fn run(out: &Output, args: Args) -> CliResult {
     let format = if args.json { Format::Json } else { args.format };
+    if format != Format::Text {
+        // decode prints its own document on success and on failure (`ok`, `error`).
+        out.mark_json_printed();
+    }
     let mut started = false;
     let result = decode(out, &args, format, &mut started);
     if let Err((code, err)) = &result
