@@ -16,3 +16,5 @@ pub mod pinstore;
 pub mod fingerprint;
 #[path = "../../src/cli/keyinput.rs"]
 pub mod keyinput;
+#[path = "../../src/cli/daemon_id.rs"]
+pub mod daemon_id;

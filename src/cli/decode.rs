@@ -211,10 +211,38 @@ fn config(out: &Output, args: &Args) -> CliResult<Config> {
 /// Runs `sbrp decode`.
 pub fn run(out: &Output, args: Args) -> CliResult {
     let format = if args.json { Format::Json } else { args.format };
-    // A failure before the document began (a missing capture, an unusable key log) prints
-    // no decode document: `main` prints the `sbrp.error/1` one. After it began, the summary
-    // itself says `"ok": false`.
-    decode(out, &args, format).map_err(|(_, e)| e)
+    if format != Format::Text {
+        // decode prints its own document on success and on failure (`ok`, `error`).
+        out.mark_json_printed();
+    }
+    let mut started = false;
+    let result = decode(out, &args, format, &mut started);
+    if let Err((code, err)) = &result
+        && !started
+        && format != Format::Text
+        && !err.is_quiet()
+    {
+        // JSON is printed on failure too: a document that says so, and nothing else.
+        let summary = Summary::new(
+            &dissect::Stats::default(),
+            args.input_kind.name(),
+            0,
+            Vec::new(),
+            Vec::new(),
+            Some(InputError {
+                code,
+                message: err.message().to_owned(),
+            }),
+        );
+        let stdout = io::stdout();
+        let mut renderer = Renderer::new(stdout.lock(), format, false, false);
+        renderer
+            .begin()
+            .and_then(|()| renderer.end(&summary))
+            .and_then(|()| renderer.writer().flush())
+            .map_err(stdout_error)?;
+    }
+    result.map_err(|(_, e)| e)
 }
 
 /// Tags an error with the summary's `error.code`.
@@ -222,7 +250,12 @@ fn tag(code: &'static str) -> impl Fn(CliError) -> (&'static str, CliError) {
     move |e| (code, e)
 }
 
-fn decode(out: &Output, args: &Args, format: Format) -> Result<Exit, (&'static str, CliError)> {
+fn decode(
+    out: &Output,
+    args: &Args,
+    format: Format,
+    started: &mut bool,
+) -> Result<Exit, (&'static str, CliError)> {
     let cfg = config(out, args).map_err(tag("bad_option"))?;
     let (mut reader, name): (Box<dyn Read>, String) = if args.file.as_os_str() == "-" {
         if io::IsTerminal::is_terminal(&io::stdin()) {
@@ -254,9 +287,7 @@ fn decode(out: &Output, args: &Args, format: Format) -> Result<Exit, (&'static s
     let mut index: u64 = 0;
     let mut input_error: Option<(&'static str, CliError)> = None;
 
-    if format != Format::Text {
-        out.mark_json_printed();
-    }
+    *started = true;
     renderer.begin().map_err(broken)?;
     let mut eof = false;
     while !eof && framer.fatal().is_none() {

@@ -238,13 +238,6 @@ impl Output {
         out.flush().map_err(stdout_error)
     }
 
-    /// Records that a command wrote its own JSON document to stdout (e.g. a streamed one), so
-    /// that a failure adds no second one.
-    pub fn mark_json_printed(&self) {
-        self.json_printed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
     /// Writes `value` as pretty JSON and a newline to stdout. Never coloured; characters that
     /// could reorder or hide text on a terminal are written as `\uXXXX` escapes.
     pub fn json<T: Serialize>(&self, value: &T) -> CliResult<()> {
@@ -252,6 +245,13 @@ impl Output {
         self.json_printed
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.println(&text)
+    }
+
+    /// Records that the command printed its own JSON document on stdout (by a writer other than
+    /// [`Output::json`]), so a failure does not add an `sbrp.error/1` document after it.
+    pub fn mark_json_printed(&self) {
+        self.json_printed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A line on stderr. Errors writing to stderr are ignored (there is nowhere left to

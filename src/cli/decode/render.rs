@@ -78,7 +78,7 @@ pub struct Summary {
 /// The summary's `error`: the input could not be read or parsed.
 #[derive(Clone, Debug, Serialize)]
 pub struct InputError {
-    /// `read_failed`, `invalid_text` or `unknown_input`.
+    /// `read_failed`, `invalid_text`, `unknown_input` or `bad_option`.
     pub code: &'static str,
     /// What happened, in English (not stable: match on `code`).
     pub message: String,
