@@ -38,6 +38,14 @@ use crate::cli::output::harden_json;
 
 /// `sbrp peer daemon`
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Limits per connection: at most --max-sessions sessions (1024); a HandshakeInit for a new
+session beyond that, or over the --handshake-rate budget (128 per second, with a burst of as
+many), gets no accept: it is refused at once, never queued, logged (the 1st, 2nd, 4th, 8th ...)
+and counted, and the open sessions keep being served. A connection that sends nothing for
+--idle-timeout (300 s) is closed, at any time; a frame whose header has started must be
+complete within --handshake-timeout (30 s). With --listen, at most --max-connections
+connections are served at once.")]
 pub struct Args {
     /// The daemon's Ed25519 secret key file (any encoding `sbrp keygen` writes; `-` for
     /// stdin); must not be readable by group or others
