@@ -101,13 +101,22 @@ fn parse_secret(flag: &str, value: &str) -> CliResult<Zeroizing<[u8; 32]>> {
     let text = match value.strip_prefix('@') {
         Some(path) => {
             let path = std::path::Path::new(path);
-            File::open(path)
-                .and_then(|mut f| f.read_to_string(&mut from_file))
-                .map_err(|e| CliError::io(&format!("cannot read {flag}"), path, &e))?;
+            let (_, bytes) = super::fsutil::read_file(path)?;
+            from_file.push_str(std::str::from_utf8(&bytes).unwrap_or_default());
             from_file.trim()
         }
-        None => value.trim(),
+        None => {
+            super::output::warn_stderr(&format!(
+                "{flag} was given on the command line: other users can see it (`ps`) and it \
+                 stays in your shell history; use {flag} @FILE"
+            ));
+            value.trim()
+        }
     };
+    let text = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
     if hex::decode_to_slice(text, out.as_mut()).is_err() {
         return Err(CliError::new(
             Exit::Usage,
@@ -115,17 +124,23 @@ fn parse_secret(flag: &str, value: &str) -> CliResult<Zeroizing<[u8; 32]>> {
                 "{flag} must be 64 hex digits (a 32-byte X25519 secret), or @FILE holding them"
             ),
         )
-        .hint("copy the secret exactly, without spaces or a 0x prefix"));
+        .hint("copy the secret exactly: 64 hex digits (a 0x prefix is fine), no spaces"));
     }
     Ok(out)
 }
 
 fn load_keylog(path: &PathBuf) -> CliResult<KeyLog> {
-    let mut text = Zeroizing::new(String::new());
-    File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(|e| CliError::io("cannot read key log", path, &e))?;
-    KeyLog::parse(&text).map_err(|e| {
+    // Read into a pre-sized zeroizing buffer: a growing String would free copies of the keys.
+    let (_, bytes) = super::fsutil::read_file(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        CliError::error(format!(
+            "invalid key log {}: not UTF-8 text (byte {})",
+            escape_path(path),
+            e.valid_up_to()
+        ))
+        .hint("a key log is text: one line per session and direction")
+    })?;
+    KeyLog::parse(text).map_err(|e| {
         CliError::error(format!("invalid key log {}: {e}", escape_path(path))).hint(
             "each line is CLIENT_TO_DAEMON or DAEMON_TO_CLIENT, a 16-digit hex session id and a \
              64-digit hex key; see FILES in `sbrp man decode`",
