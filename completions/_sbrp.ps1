@@ -214,6 +214,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--daemon-ephemeral', '--daemon-ephemeral', [CompletionResultType]::ParameterName, 'The daemon''s X25519 ephemeral secret (64 hex digits or @FILE), as --client-ephemeral')
             [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'Pin file: say whether the daemon''s identity key matches its pin (needs --daemon-id)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'The same as --format json')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every field with its offset and length, and a hex dump coloured by field')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every field with its offset and length, and a hex dump coloured by field')
             [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Exit with status 6 when there is any diagnostic')

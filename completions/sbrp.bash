@@ -231,7 +231,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__decode)
-            opts="-v -h -V --input --format --verbose --strict --keylog --daemon-id --client-ephemeral --daemon-ephemeral --pins --color --help --version"
+            opts="-v -h -V --input --format --json --verbose --strict --keylog --daemon-id --client-ephemeral --daemon-ephemeral --pins --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

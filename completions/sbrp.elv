@@ -191,6 +191,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --daemon-ephemeral 'The daemon''s X25519 ephemeral secret (64 hex digits or @FILE), as --client-ephemeral'
             cand --pins 'Pin file: say whether the daemon''s identity key matches its pin (needs --daemon-id)'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'The same as --format json'
             cand -v 'Show every field with its offset and length, and a hex dump coloured by field'
             cand --verbose 'Show every field with its offset and length, and a hex dump coloured by field'
             cand --strict 'Exit with status 6 when there is any diagnostic'

@@ -172,6 +172,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l pins -d 'Pin file: 
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l json -d 'The same as --format json'
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s v -l verbose -d 'Show every field with its offset and length, and a hex dump coloured by field'
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l strict -d 'Exit with status 6 when there is any diagnostic'
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s h -l help -d 'Print help (see more with \'--help\')'

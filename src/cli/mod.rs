@@ -18,6 +18,7 @@
 //!   file shapes use `"version"` instead), and is never coloured.
 
 pub mod bench;
+pub mod capped;
 pub mod completions;
 pub mod config;
 pub mod daemon_id;
