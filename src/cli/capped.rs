@@ -55,10 +55,14 @@ pub fn open(path: &Path, what: &str) -> CliResult<File> {
 /// at most `cap + 1` bytes whatever the file is.
 pub fn read(path: &Path, what: &str, cap: u64) -> CliResult<Zeroizing<Vec<u8>>> {
     let file = open(path, what)?;
-    let mut buf = Zeroizing::new(Vec::new());
-    file.take(cap.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|e| CliError::io(&format!("cannot read {what}"), path, &e))?;
+    // Pre-sized and grown without leaving copies (the file may hold a secret).
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0).min(cap);
+    let buf = sbrp::keyfile::read_zeroizing(
+        file,
+        usize::try_from(size).unwrap_or(0),
+        usize::try_from(cap).unwrap_or(usize::MAX),
+    )
+    .map_err(|e| CliError::io(&format!("cannot read {what}"), path, &e))?;
     if buf.len() as u64 > cap {
         return Err(too_large(what, path, cap));
     }

@@ -127,8 +127,18 @@ fn parse_secret(flag: &str, value: &str) -> CliResult<Zeroizing<[u8; 32]>> {
             )?;
             from_file.trim_ascii()
         }
-        None => value.trim().as_bytes(),
+        None => {
+            super::output::warn_stderr(&format!(
+                "{flag} was given on the command line: other users can see it (`ps`) and it \
+                 stays in your shell history; use {flag} @FILE"
+            ));
+            value.trim().as_bytes()
+        }
     };
+    let text = text
+        .strip_prefix(b"0x")
+        .or_else(|| text.strip_prefix(b"0X"))
+        .unwrap_or(text);
     if hex::decode_to_slice(text, out.as_mut()).is_err() {
         return Err(CliError::new(
             Exit::Usage,
@@ -136,7 +146,7 @@ fn parse_secret(flag: &str, value: &str) -> CliResult<Zeroizing<[u8; 32]>> {
                 "{flag} must be 64 hex digits (a 32-byte X25519 secret), or @FILE holding them"
             ),
         )
-        .hint("copy the secret exactly, without spaces or a 0x prefix"));
+        .hint("copy the secret exactly: 64 hex digits (a 0x prefix is fine), no spaces"));
     }
     Ok(out)
 }

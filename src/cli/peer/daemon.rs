@@ -685,6 +685,7 @@ impl Log<'_> {
 
 /// Runs `sbrp peer daemon`.
 pub fn run(out: &Output, args: Args) -> CliResult {
+    crate::cli::daemon_id::validate(&args.daemon_id)?;
     if args.key == std::path::Path::new("-") && args.listen.is_none() {
         return Err(CliError::new(
             Exit::Usage,
@@ -725,7 +726,7 @@ pub fn run(out: &Output, args: Args) -> CliResult {
                 "started",
                 &format!(
                     "daemon {} ({fingerprint}) on stdin/stdout",
-                    escape(&args.daemon_id)
+                    crate::cli::daemon_id::shorten(&args.daemon_id)
                 ),
             );
         }
@@ -763,7 +764,13 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     };
     let listener = TcpListener::bind(listen.as_str()).map_err(|e| {
         CliError::error(format!("cannot listen on {}: {e}", escape(listen)))
-            .hint("check the address, and that the port is free")
+            .hint(if e.kind() == std::io::ErrorKind::AddrInUse {
+                "the port is taken: choose another (or stop what listens there), e.g. --listen 127.0.0.1:0 for any free port"
+            } else if e.kind() == std::io::ErrorKind::InvalidInput {
+                "give HOST:PORT with an IP address, e.g. --listen 127.0.0.1:4000"
+            } else {
+                "check the address: HOST:PORT on this machine, e.g. --listen 127.0.0.1:4000"
+            })
     })?;
     let local = listener
         .local_addr()
@@ -780,7 +787,7 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     } else {
         out.eprintln(&format!(
             "sbrp peer daemon: listening on {local} as {} ({fingerprint})",
-            escape(&args.daemon_id)
+            crate::cli::daemon_id::shorten(&args.daemon_id)
         ));
     }
     let active = Arc::new(AtomicUsize::new(0));
