@@ -198,6 +198,27 @@ fn a_secret_that_cannot_be_written_whole_is_an_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(stderr(&out).contains("the key is lost"), "{}", stderr(&out));
+    // The real pipeline: the write lands in the pipe, the reader exits without reading it.
+    let bin = assert_cmd::cargo::cargo_bin("sbrp");
+    let shell = |pipeline: &str| -> String {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "'{}' keygen -o - 2>/dev/null | {pipeline}; echo \"${{PIPESTATUS[0]}}\"",
+                bin.display()
+            ))
+            .env("SBRP_HOME", home.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(shell("head -0"), "1");
+    assert_eq!(
+        shell("head -c 10 >/dev/null"),
+        "1",
+        "half a key is lost too"
+    );
+    assert_eq!(shell("cat >/dev/null"), "0");
     // Data that can be printed again still ends quietly on a closed pipe.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
