@@ -17,6 +17,8 @@
 //! | [`replay`] | the sliding-bitmap replay window |
 //! | [`aead`] | ChaCha20-Poly1305 backend (RustCrypto, or `ring` with the `ring` feature) |
 //! | [`error`] | the SBRP error codes of §5 |
+//! | [`token`] | relay tokens (EdDSA JWTs): claims, JWKS, the 16 validation steps, minting |
+//! | [`ws`] | one frame per WebSocket message: size limit, text refusal, R6 close codes |
 //!
 //! ```
 //! use sbrp::{ClientHandshake, Daemon, IdentityKeyPair, SessionId};
@@ -48,6 +50,8 @@ pub mod randomart;
 pub mod replay;
 pub mod session;
 pub mod stream;
+pub mod token;
+pub mod ws;
 
 pub use error::{Category, ControlCode, ErrorCode, RngError};
 pub use frame::{

@@ -626,6 +626,7 @@ fn json_documents_are_printed_on_failure_too() {
     let v = doc(&["decode", "--format", "json", "missing.bin"], 1);
     assert_eq!(v["schema"], "sbrp.decode/1");
     assert_eq!(v["summary"]["ok"], false);
+    assert_eq!(v["summary"]["error"]["code"], "read_failed");
     let v = doc(&["pin", "add", "d", &pub_b64(1), "--json"], 0);
     assert_eq!(v["ok"], true);
 }

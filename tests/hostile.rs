@@ -462,10 +462,17 @@ fn nothing_reads_as_success_when_the_input_failed() {
             assert_eq!(out.status.code(), Some(1), "{args:?} {format:?}");
             let text = String::from_utf8_lossy(&out.stdout);
             let last = text.lines().last().unwrap_or_default().to_owned();
-            let summary: Value = if format[1] == "ndjson" {
+            let doc: Value = if format[1] == "ndjson" {
                 serde_json::from_str(&last).unwrap()
             } else {
-                serde_json::from_str::<Value>(&text).unwrap()["summary"].clone()
+                serde_json::from_str::<Value>(&text).unwrap()
+            };
+            // One document, never a second one after it.
+            assert!(!text.contains("sbrp.error/1"), "{args:?}: {text}");
+            let summary = if format[1] == "ndjson" {
+                doc
+            } else {
+                doc["summary"].clone()
             };
             assert_eq!(summary["ok"], false, "{args:?} {format:?}: {text}");
             assert_eq!(summary["complete"], false, "{args:?}");

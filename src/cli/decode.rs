@@ -43,6 +43,12 @@ readable (even with diagnostics), 1 when it was not, 6 with --strict when there 
 diagnostic. `--format json` prints one object per frame, then a summary (schema sbrp.decode/1);
 the key-log format is under FILES in `sbrp man decode`.
 
+Limits: captures are read as streams of any size. A key log may hold at most 512 MiB, lines of
+at most 4 KiB, and 4 keys per session and direction (more are ignored with a warning); an
+@FILE secret at most 4 KiB; a pin file at most 16 MiB. Sessions with keys are always tracked;
+at most 4096 sessions without keys at once (the idlest are evicted, and counted); session ids
+are counted exactly up to 100000. Reaching a state bound is a tracking_limit diagnostic.
+
 Examples:
   sbrp decode capture.bin
   sbrp selftest --keylog keys.log --capture cap.bin && sbrp decode --keylog keys.log cap.bin
@@ -221,6 +227,10 @@ fn config(out: &Output, args: &Args) -> CliResult<Config> {
 /// Runs `sbrp decode`.
 pub fn run(out: &Output, args: Args) -> CliResult {
     let format = if args.json { Format::Json } else { args.format };
+    if format != Format::Text {
+        // decode prints its own document on success and on failure (`ok`, `error`).
+        out.mark_json_printed();
+    }
     let mut started = false;
     let result = decode(out, &args, format, &mut started);
     if let Err((code, err)) = &result

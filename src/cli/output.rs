@@ -247,6 +247,13 @@ impl Output {
         self.println(&text)
     }
 
+    /// Records that the command printed its own JSON document on stdout (by a writer other than
+    /// [`Output::json`]), so a failure does not add an `sbrp.error/1` document after it.
+    pub fn mark_json_printed(&self) {
+        self.json_printed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A line on stderr. Errors writing to stderr are ignored (there is nowhere left to
     /// report them).
     pub fn eprintln(&self, line: &str) {
