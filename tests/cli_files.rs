@@ -788,3 +788,52 @@ fn peer_timeouts_mean_the_same_at_zero_and_daemon_ids_follow_the_rule() {
     assert!(stderr(&out).contains("HOST:PORT"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("port is free"), "{}", stderr(&out));
 }
+
+/// Runs `sbrp ARGS` on a pseudo-terminal (util-linux `script`), feeding `input`.
+fn on_tty(home: &Home, args: &str, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let bin = assert_cmd::cargo::cargo_bin("sbrp");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &format!("{} {args}", bin.display()), "/dev/null"])
+        .env("SBRP_HOME", home.path())
+        .env_remove("SBRP_PINS")
+        .current_dir(home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` is needed for the terminal tests");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn declining_at_the_prompt_gets_a_hint_for_someone_at_a_terminal() {
+    let home = Home::new();
+    let out = on_tty(
+        &home,
+        &format!("pin check d {} --policy ask", pub_b64(1)),
+        "no\n",
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let text = stdout(&out); // script merges the terminal's output
+    assert!(text.contains("you did not approve it"), "{text}");
+    assert!(!text.contains("on a terminal"), "{text}");
+    // Without a terminal, the hint says that one is needed.
+    let out = home
+        .sbrp()
+        .args(["pin", "check", "d", &pub_b64(1), "--policy", "ask"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("needs a terminal"),
+        "{}",
+        stderr(&out)
+    );
+}
