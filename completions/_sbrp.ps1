@@ -264,7 +264,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--message', '--message', [CompletionResultType]::ParameterName, 'A message to send (repeatable); its echo must match byte for byte')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Also send N generated messages of sizes from 0 to 65508 bytes')
             [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Connect to HOST:PORT instead of using stdin/stdout')
-            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand. CMD runs in its own process group, ended as a whole when the client ends (so it cannot read the terminal: use ssh keys or an agent, not a password prompt)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for each echo (or Pong); 0: no limit, as for --handshake-timeout')
             [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)')
             [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions')

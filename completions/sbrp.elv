@@ -238,7 +238,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --message 'A message to send (repeatable); its echo must match byte for byte'
             cand --count 'Also send N generated messages of sizes from 0 to 65508 bytes'
             cand --connect 'Connect to HOST:PORT instead of using stdin/stdout'
-            cand --exec 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand'
+            cand --exec 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand. CMD runs in its own process group, ended as a whole when the client ends (so it cannot read the terminal: use ssh keys or an agent, not a password prompt)'
             cand --timeout 'Seconds to wait for each echo (or Pong); 0: no limit, as for --handshake-timeout'
             cand --handshake-timeout 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)'
             cand --keylog 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions'
