@@ -102,7 +102,7 @@ pub enum RpcError {
     Cid(String),
     /// An envelope type that does not belong on its subject.
     #[error(
-        "EnvelopeMismatch: a {t:?} envelope on subject {subject:?} (rpc carries r, R, E; event carries N)"
+        "EnvelopeMismatch: a \"{t}\" envelope on subject {subject:?} (rpc carries r, R, E; event carries N)"
     )]
     Mismatch {
         /// The envelope type.

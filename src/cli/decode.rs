@@ -10,8 +10,10 @@
 
 pub mod dissect;
 pub mod framer;
+pub mod har;
 pub mod input;
 pub mod render;
+pub mod sbp_view;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -199,6 +201,9 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     let mut input_error: Option<CliError> = None;
 
     renderer.begin().map_err(stdout_error)?;
+    if kind == InputKind::Har {
+        return har_input(out, &args, reader, Vec::new(), &mut dissector, &mut renderer);
+    }
     let mut eof = false;
     while !eof && framer.fatal().is_none() {
         let n = match reader.read(&mut raw) {
@@ -216,6 +221,9 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         let mut chunk: &[u8] = &raw[..n];
         if kind == InputKind::Auto {
             pending.extend_from_slice(chunk);
+            if har::looks_like_har(&pending) == Some(true) {
+                return har_input(out, &args, reader, pending, &mut dissector, &mut renderer);
+            }
             let decided = if eof {
                 Some(detect_final(&pending))
             } else {
@@ -275,13 +283,71 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     } else {
         kind.name()
     };
-    let summary = Summary::new(&dissector.stats, input_name, stream_bytes, stream);
+    let mut summary = Summary::new(&dissector.stats, input_name, stream_bytes, stream);
+    add_sbp(&mut summary, &mut dissector);
     renderer.end(&summary).map_err(stdout_error)?;
     renderer.writer().flush().map_err(stdout_error)?;
 
     if let Some(err) = input_error {
         return Err(err);
     }
+    strict(out, &args, &summary)
+}
+
+/// The summary's `sbp` and `rpc` objects, when any plaintext was read.
+fn add_sbp(summary: &mut Summary, dissector: &mut Dissector) {
+    if dissector.sbp.active() {
+        let (sbp, rpc) = dissector.sbp.finish();
+        summary.sbp = Some(sbp);
+        summary.rpc = Some(rpc);
+    }
+}
+
+/// A HAR file (R14): read whole (bounded), then every binary WebSocket message decoded.
+fn har_input<W: Write>(
+    out: &Output,
+    args: &Args,
+    reader: Box<dyn Read>,
+    mut bytes: Vec<u8>,
+    dissector: &mut Dissector,
+    renderer: &mut Renderer<W>,
+) -> CliResult {
+    let limit = har::MAX_HAR_BYTES;
+    reader
+        .take(limit + 1 - bytes.len() as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::error(format!("cannot read the HAR file: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(CliError::error(format!(
+            "the HAR file is larger than {} MiB",
+            limit >> 20
+        ))
+        .hint("export only the WebSocket requests from the browser's network panel"));
+    }
+    let outcome = match har::run(&bytes, dissector, renderer).map_err(stdout_error)? {
+        Ok(o) => o,
+        Err(why) => {
+            return Err(CliError::error(format!(
+                "the input starts like JSON but is not a HAR file: {}",
+                escape(&why)
+            ))
+            .hint("export with \"Save all as HAR with content\"; pass --input raw, hex or base64 for other captures"));
+        }
+    };
+    for s in &outcome.sockets {
+        for n in &s.notes {
+            out.note(&format!("socket {}: {}", s.socket, escape(n)));
+        }
+    }
+    let mut summary = Summary::new(&dissector.stats, "har", outcome.bytes, outcome.diagnostics);
+    summary.sockets = Some(outcome.sockets);
+    add_sbp(&mut summary, dissector);
+    renderer.end(&summary).map_err(stdout_error)?;
+    renderer.writer().flush().map_err(stdout_error)?;
+    strict(out, args, &summary)
+}
+
+fn strict(out: &Output, args: &Args, summary: &Summary) -> CliResult {
     if args.strict && summary.diagnostics_total > 0 {
         out.eprintln(&format!(
             "sbrp: {} {} diagnostic{} (--strict)",
