@@ -342,7 +342,7 @@ impl Channel {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SbpError {
     /// The input ended inside a field.
-    #[error("InvalidFrame: the frame ends inside {field} ({need} bytes needed, {have} left)")]
+    #[error("InvalidFrame: the frame ends inside {field} ({have} of its {need} bytes present)")]
     Truncated {
         /// The field that is incomplete.
         field: &'static str,

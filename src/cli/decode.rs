@@ -202,7 +202,14 @@ pub fn run(out: &Output, args: Args) -> CliResult {
 
     renderer.begin().map_err(stdout_error)?;
     if kind == InputKind::Har {
-        return har_input(out, &args, reader, Vec::new(), &mut dissector, &mut renderer);
+        return har_input(
+            out,
+            &args,
+            reader,
+            Vec::new(),
+            &mut dissector,
+            &mut renderer,
+        );
     }
     let mut eof = false;
     while !eof && framer.fatal().is_none() {
@@ -318,11 +325,10 @@ fn har_input<W: Write>(
         .read_to_end(&mut bytes)
         .map_err(|e| CliError::error(format!("cannot read the HAR file: {e}")))?;
     if bytes.len() as u64 > limit {
-        return Err(CliError::error(format!(
-            "the HAR file is larger than {} MiB",
-            limit >> 20
-        ))
-        .hint("export only the WebSocket requests from the browser's network panel"));
+        return Err(
+            CliError::error(format!("the HAR file is larger than {} MiB", limit >> 20))
+                .hint("export only the WebSocket requests from the browser's network panel"),
+        );
     }
     let outcome = match har::run(&bytes, dissector, renderer).map_err(stdout_error)? {
         Ok(o) => o,

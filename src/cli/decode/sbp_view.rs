@@ -376,13 +376,14 @@ impl Counters {
                         rec,
                         WireCode::CorrelationMismatch,
                         data_at,
-                        format!("a response for cid {hex}, which no request in this capture carries"),
+                        format!(
+                            "a response for cid {hex}, which no request in this capture carries"
+                        ),
                     );
                 }
             }
         }
     }
-
 }
 
 impl SbpTracker {
@@ -416,6 +417,10 @@ impl SbpTracker {
                         s.seen_sbp = true;
                     }
                     diag(rec, e.code(), at.base + e.offset() as u64, e.to_string());
+                } else if pt.is_empty() {
+                    c.summary.not_sbp += 1;
+                    rec.notes
+                        .push("an empty plaintext is not an SBP frame".into());
                 } else {
                     c.summary.not_sbp += 1;
                     rec.notes.push(format!(
@@ -429,7 +434,10 @@ impl SbpTracker {
             }
         };
         c.summary.frames += 1;
-        *c.summary.by_kind.entry(frame.body.kind().name()).or_default() += 1;
+        *c.summary
+            .by_kind
+            .entry(frame.body.kind().name())
+            .or_default() += 1;
         let mut view = SbpView {
             kind: frame.body.kind().name(),
             frame_id: frame.frame_id.to_hex(),
@@ -507,14 +515,8 @@ impl SbpTracker {
                 match Envelope::decode(subject, data) {
                     Ok(None) => {}
                     Ok(Some(env)) => {
-                        view.rpc = Some(c.envelope(
-                            rec,
-                            st,
-                            &env,
-                            &frame,
-                            at,
-                            offset_of("sbp.data"),
-                        ));
+                        view.rpc =
+                            Some(c.envelope(rec, st, &env, &frame, at, offset_of("sbp.data")));
                     }
                     Err(e) => {
                         let off = match e {
@@ -598,7 +600,11 @@ impl SbpTracker {
 /// The SBP part of a text line.
 pub fn text(v: &SbpView, bold: impl Fn(&str) -> String) -> String {
     use crate::cli::escape::escape;
-    let mut s = format!("{} id={}", bold(&format!("SBP {}", v.op.unwrap_or(v.kind))), &v.frame_id[..8]);
+    let mut s = format!(
+        "{} id={}",
+        bold(&format!("SBP {}", v.op.unwrap_or(v.kind))),
+        &v.frame_id[..8]
+    );
     if let Some(ts) = v.timestamp_ms {
         s.push_str(&format!(" ts={ts}"));
     }
@@ -686,7 +692,11 @@ pub fn text(v: &SbpView, bold: impl Fn(&str) -> String) -> String {
 pub fn text_summary(s: &mut String, sbp: &SbpSummary, rpc: Option<&RpcSummary>) {
     use crate::cli::escape::escape;
     use std::fmt::Write as _;
-    let kinds: Vec<String> = sbp.by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let kinds: Vec<String> = sbp
+        .by_kind
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
     let _ = writeln!(
         s,
         "-- sbp: {} frame{}{}, {} plaintext{} not SBP",
@@ -721,6 +731,9 @@ pub fn text_summary(s: &mut String, sbp: &SbpSummary, rpc: Option<&RpcSummary>) 
         let _ = writeln!(s, "-- (more sessions not listed)");
     }
     let Some(r) = rpc else { return };
+    if r.requests + r.notifications + r.orphan_responses.len() as u64 == 0 && r.errors.is_empty() {
+        return;
+    }
     let _ = writeln!(
         s,
         "-- rpc: {} request{}, {} answered, {} unanswered, {} orphan response{}, {} notification{}",
@@ -729,7 +742,11 @@ pub fn text_summary(s: &mut String, sbp: &SbpSummary, rpc: Option<&RpcSummary>) 
         r.answered,
         r.unanswered.len(),
         r.orphan_responses.len(),
-        if r.orphan_responses.len() == 1 { "" } else { "s" },
+        if r.orphan_responses.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         r.notifications,
         if r.notifications == 1 { "" } else { "s" },
     );
