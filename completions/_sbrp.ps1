@@ -40,10 +40,11 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;selftest' {
-            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the loopback session''s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE')
-            [CompletionResult]::new('--capture', '--capture', [CompletionResultType]::ParameterName, 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)')
+            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the loopback session''s keys to FILE (key-log format, see FILES), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE')
+            [CompletionResult]::new('--capture', '--capture', [CompletionResultType]::ParameterName, 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`); an existing FILE is replaced only with --force, a symbolic link never')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an existing --capture file')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -67,7 +68,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
-            [CompletionResult]::new('--seed', '--seed', [CompletionResultType]::ParameterName, 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is refused as ambiguous: it could be a public key)')
+            [CompletionResult]::new('--seed', '--seed', [CompletionResultType]::ParameterName, 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is a public key, printed normalised with a note)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -87,6 +88,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         }
         'sbrp;pin' {
             [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -104,6 +106,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;pin;add' {
             [CompletionResult]::new('--comment', '--comment', [CompletionResultType]::ParameterName, 'A note stored with the pin')
             [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the outcome as JSON')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -115,6 +118,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;pin;replace' {
             [CompletionResult]::new('--comment', '--comment', [CompletionResultType]::ParameterName, 'A new note (default: keep the old one)')
             [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (required when stdin is not a terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (required when stdin is not a terminal)')
@@ -128,6 +132,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;pin;check' {
             [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'What to do with an unknown daemon')
             [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the outcome as JSON')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -138,6 +143,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         }
         'sbrp;pin;list' {
             [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the pin file as JSON (same shape as the file)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -148,6 +154,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         }
         'sbrp;pin;show' {
             [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print it as JSON')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -158,6 +165,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         }
         'sbrp;pin;remove' {
             [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'The pin file [default: <config dir>/pins.json]')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the removed pin as JSON')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -198,14 +206,15 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;decode' {
-            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes')
+            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Encoding of the input: auto detects a HAR file (starts with `{`), hex text, then base64 text, else raw bytes')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
-            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Decrypt Data frames with the keys of this key log (see docs/keylog.md)')
+            [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Decrypt Data frames with the keys of this key log (format: FILES below)')
             [CompletionResult]::new('--daemon-id', '--daemon-id', [CompletionResultType]::ParameterName, 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures')
             [CompletionResult]::new('--client-ephemeral', '--client-ephemeral', [CompletionResultType]::ParameterName, 'The client''s X25519 ephemeral secret (64 hex digits, or @FILE to read them from a file so the secret stays out of the process list): derive the keys of the captured handshake that used it, then decrypt')
             [CompletionResult]::new('--daemon-ephemeral', '--daemon-ephemeral', [CompletionResultType]::ParameterName, 'The daemon''s X25519 ephemeral secret (64 hex digits or @FILE), as --client-ephemeral')
             [CompletionResult]::new('--pins', '--pins', [CompletionResultType]::ParameterName, 'Pin file: say whether the daemon''s identity key matches its pin (needs --daemon-id)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'The same as --format json')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every field with its offset and length, and a hex dump coloured by field')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every field with its offset and length, and a hex dump coloured by field')
             [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Exit with status 6 when there is any diagnostic')
@@ -302,7 +311,6 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;man' {
-            [CompletionResult]::new('--write-all', '--write-all', [CompletionResultType]::ParameterName, 'Write every page into this directory instead (used to refresh `docs/man/`)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print {"schema": "sbrp.man/1", "page", "roff"} instead of the bare page')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

@@ -231,14 +231,14 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__decode)
-            opts="-v -h -V --input --format --verbose --strict --keylog --daemon-id --client-ephemeral --daemon-ephemeral --pins --color --help --version"
+            opts="-v -h -V --input --format --json --verbose --strict --keylog --daemon-id --client-ephemeral --daemon-ephemeral --pins --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --input)
-                    COMPREPLY=($(compgen -W "auto raw hex base64" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto raw hex base64 har" -- "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -613,16 +613,12 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__man)
-            opts="-h -V --json --write-all --color --help --version"
+            opts="-h -V --json --color --help --version selftest keygen pubkey fingerprint pin add replace check list show remove decode peer daemon client bench completions man"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --write-all)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -817,13 +813,17 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__pin)
-            opts="-h -V --pins --color --help --version add replace check list show remove help"
+            opts="-h -V --pins --wait --color --help --version add replace check list show remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -839,7 +839,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__pin__subcmd__add)
-            opts="-h -V --comment --json --pins --color --help --version"
+            opts="-h -V --comment --json --pins --wait --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -850,6 +850,10 @@ _sbrp() {
                     return 0
                     ;;
                 --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -865,7 +869,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__pin__subcmd__check)
-            opts="-h -V --policy --json --pins --color --help --version"
+            opts="-h -V --policy --json --pins --wait --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -876,6 +880,10 @@ _sbrp() {
                     return 0
                     ;;
                 --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1003,13 +1011,17 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__pin__subcmd__list)
-            opts="-h -V --json --pins --color --help --version"
+            opts="-h -V --json --pins --wait --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1025,13 +1037,17 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__pin__subcmd__remove)
-            opts="-h -V --json --pins --color --help --version"
+            opts="-h -V --json --pins --wait --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1047,7 +1063,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__pin__subcmd__replace)
-            opts="-y -h -V --yes --comment --json --pins --color --help --version"
+            opts="-y -h -V --yes --comment --json --pins --wait --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1058,6 +1074,10 @@ _sbrp() {
                     return 0
                     ;;
                 --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1073,13 +1093,17 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__pin__subcmd__show)
-            opts="-h -V --json --pins --color --help --version"
+            opts="-h -V --json --pins --wait --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --pins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1117,7 +1141,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__selftest)
-            opts="-h -V --json --keylog --capture --color --help --version"
+            opts="-h -V --json --keylog --capture --force --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -36,10 +36,11 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;selftest'= {
-            cand --keylog 'Append the loopback session''s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE'
-            cand --capture 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)'
+            cand --keylog 'Append the loopback session''s keys to FILE (key-log format, see FILES), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE'
+            cand --capture 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`); an existing FILE is replaced only with --force, a symbolic link never'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
+            cand --force 'Replace an existing --capture file'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -61,7 +62,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --format 'Output format'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Same as --format json'
-            cand --seed 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is refused as ambiguous: it could be a public key)'
+            cand --seed 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is a public key, printed normalised with a note)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -79,6 +80,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;pin'= {
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -95,6 +97,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;pin;add'= {
             cand --comment 'A note stored with the pin'
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print the outcome as JSON'
             cand -h 'Print help (see more with ''--help'')'
@@ -105,6 +108,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;pin;replace'= {
             cand --comment 'A new note (default: keep the old one)'
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand -y 'Do not ask for confirmation (required when stdin is not a terminal)'
             cand --yes 'Do not ask for confirmation (required when stdin is not a terminal)'
@@ -117,6 +121,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;pin;check'= {
             cand --policy 'What to do with an unknown daemon'
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print the outcome as JSON'
             cand -h 'Print help (see more with ''--help'')'
@@ -126,6 +131,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;pin;list'= {
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print the pin file as JSON (same shape as the file)'
             cand -h 'Print help (see more with ''--help'')'
@@ -135,6 +141,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;pin;show'= {
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print it as JSON'
             cand -h 'Print help (see more with ''--help'')'
@@ -144,6 +151,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;pin;remove'= {
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print the removed pin as JSON'
             cand -h 'Print help (see more with ''--help'')'
@@ -175,14 +183,15 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;pin;help;help'= {
         }
         &'sbrp;decode'= {
-            cand --input 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes'
+            cand --input 'Encoding of the input: auto detects a HAR file (starts with `{`), hex text, then base64 text, else raw bytes'
             cand --format 'Output format'
-            cand --keylog 'Decrypt Data frames with the keys of this key log (see docs/keylog.md)'
+            cand --keylog 'Decrypt Data frames with the keys of this key log (format: FILES below)'
             cand --daemon-id 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures'
             cand --client-ephemeral 'The client''s X25519 ephemeral secret (64 hex digits, or @FILE to read them from a file so the secret stays out of the process list): derive the keys of the captured handshake that used it, then decrypt'
             cand --daemon-ephemeral 'The daemon''s X25519 ephemeral secret (64 hex digits or @FILE), as --client-ephemeral'
             cand --pins 'Pin file: say whether the daemon''s identity key matches its pin (needs --daemon-id)'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'The same as --format json'
             cand -v 'Show every field with its offset and length, and a hex dump coloured by field'
             cand --verbose 'Show every field with its offset and length, and a hex dump coloured by field'
             cand --strict 'Exit with status 6 when there is any diagnostic'
@@ -269,7 +278,6 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --version 'Print version'
         }
         &'sbrp;man'= {
-            cand --write-all 'Write every page into this directory instead (used to refresh `docs/man/`)'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print {"schema": "sbrp.man/1", "page", "roff"} instead of the bare page'
             cand -h 'Print help (see more with ''--help'')'

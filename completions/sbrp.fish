@@ -40,12 +40,13 @@ complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "bench" -d 'Measure handsh
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "man" -d 'Print the manual page (roff)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l keylog -d 'Append the loopback session\'s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE' -r -F
-complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l capture -d 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l keylog -d 'Append the loopback session\'s keys to FILE (key-log format, see FILES), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l capture -d 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`); an existing FILE is replaced only with --force, a symbolic link never' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l json -d 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l force -d 'Replace an existing --capture file'
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -s o -l output -d 'Where to write the secret key; `-` for stdout [default: <config dir>/identity.pem]' -r -F
@@ -68,7 +69,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l color -d 'When to u
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l json -d 'Same as --format json'
-complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l seed -d 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is refused as ambiguous: it could be a public key)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l seed -d 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is a public key, printed normalised with a note)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -l format -d 'Output format' -r -f -a "fingerprint\t'SHA256:AB:CD:… (the reference form, 102 characters)'
@@ -82,6 +83,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -l json -d 'Same 
 complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -96,6 +98,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subco
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l comment -d 'A note stored with the pin' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -104,6 +107,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l comment -d 'A new note (default: keep the old one)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -115,6 +119,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 accept-new\t'Unknown daemons are pinned on first use'
 ask\t'Ask on a terminal (yes / no / paste the expected fingerprint); strict otherwise'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -122,6 +127,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -129,6 +135,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -136,6 +143,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from remove" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from remove" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from remove" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -149,14 +157,15 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l input -d 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes' -r -f -a "auto\t'Detect: hex text, else base64 text, else raw bytes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l input -d 'Encoding of the input: auto detects a HAR file (starts with `{`), hex text, then base64 text, else raw bytes' -r -f -a "auto\t'Detect: hex text, else base64 text, else raw bytes'
 raw\t'Raw bytes, as on the wire'
 hex\t'Hex digits (whitespace, newlines, `0x` prefixes and `#` comments allowed)'
-base64\t'Base64, standard or URL-safe (whitespace, newlines and `#` comments allowed)'"
+base64\t'Base64, standard or URL-safe (whitespace, newlines and `#` comments allowed)'
+har\t'A browser\'s HAR file: the binary messages of its WebSockets (auto: input starting `{`)'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l format -d 'Output format' -r -f -a "text\t'One line per frame, then a summary'
 json\t'One JSON document: `{"schema", "frames": [...], "summary": {...}}`'
 ndjson\t'One JSON object per line: one per frame, then the summary'"
-complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l keylog -d 'Decrypt Data frames with the keys of this key log (see docs/keylog.md)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l keylog -d 'Decrypt Data frames with the keys of this key log (format: FILES below)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l daemon-id -d 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l client-ephemeral -d 'The client\'s X25519 ephemeral secret (64 hex digits, or @FILE to read them from a file so the secret stays out of the process list): derive the keys of the captured handshake that used it, then decrypt' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l daemon-ephemeral -d 'The daemon\'s X25519 ephemeral secret (64 hex digits or @FILE), as --client-ephemeral' -r
@@ -164,6 +173,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l pins -d 'Pin file: 
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l json -d 'The same as --format json'
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s v -l verbose -d 'Show every field with its offset and length, and a hex dump coloured by field'
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l strict -d 'Exit with status 6 when there is any diagnostic'
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -227,7 +237,6 @@ never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -l json -d 'Print {"schema": "sbrp.completions/1", "shell", "script"} instead of the bare script'
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l write-all -d 'Write every page into this directory instead (used to refresh `docs/man/`)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"

@@ -58,13 +58,15 @@ enum Command {
 fn main() -> std::process::ExitCode {
     // clap prints usage errors before our own colour decision exists: give it the hint.
     let command = Cli::command().color(cli::output::clap_color_hint());
-    let cli = match command
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m))
-    {
+    let matches = match command.try_get_matches() {
+        Ok(m) => m,
+        Err(err) => return cli::exit::clap_error(&err),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(err) => return cli::exit::clap_error(&err),
     };
+    let json_command = cli::output::json_command(&matches);
     let out = Output::new(cli.color);
     let result = match cli.command {
         Command::Keygen(args) => cli::keygen::run(&out, args),
@@ -78,5 +80,5 @@ fn main() -> std::process::ExitCode {
         Command::Peer(args) => cli::peer::run(&out, args),
         Command::Bench(args) => cli::bench::run(&out, args),
     };
-    out.finish(result)
+    out.finish_json(result, json_command.as_deref())
 }

@@ -262,6 +262,7 @@ pub fn run<W: Write>(
                 diags.push(Diagnostic {
                     code: sbrp::ErrorCode::MalformedFrame.name(),
                     offset,
+                    unauthenticated: false,
                     message: format!(
                         "socket {} message {} carries {frames} SBRP frames: a WebSocket message carries exactly one",
                         socket.summary.socket, m.index
@@ -272,6 +273,7 @@ pub fn run<W: Write>(
                 diags.push(Diagnostic {
                     code: sbrp::ErrorCode::MalformedFrame.name(),
                     offset,
+                    unauthenticated: false,
                     message: format!(
                         "socket {} message {} is empty: a WebSocket message carries exactly one SBRP frame",
                         socket.summary.socket, m.index

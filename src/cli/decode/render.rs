@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use sbrp::frame::FrameType;
 
-use super::dissect::{Diagnostic, FrameRecord, MAX_LISTED_SESSIONS, Stats};
+use super::dissect::{Diagnostic, FrameRecord, Stats};
+use super::sessions::{MAX_COUNTED_SESSIONS, MAX_LISTED_SESSIONS};
 use crate::cli::escape::{escape, needs_escape};
 use crate::cli::output::harden_json;
 
@@ -42,8 +43,12 @@ pub struct Summary {
     pub bytes: u64,
     /// Frames per type name.
     pub frames_by_type: BTreeMap<&'static str, u64>,
-    /// Distinct non-zero session ids.
+    /// Distinct non-zero session ids: exact when `sessions_exact`, else a lower bound.
     pub sessions: usize,
+    /// False when there were more than `MAX_COUNTED_SESSIONS` distinct session ids.
+    pub sessions_exact: bool,
+    /// Idle sessions without keys evicted from the dissector's state table.
+    pub sessions_evicted: u64,
     /// The first session ids, as decimal strings, in ascending order.
     pub session_ids: Vec<String>,
     /// More sessions than listed (or than tracked).
@@ -58,6 +63,12 @@ pub struct Summary {
     pub diagnostics_total: u64,
     /// All diagnostics per SBRP code.
     pub diagnostics_by_code: BTreeMap<&'static str, u64>,
+    /// False when the input could not be read or parsed (see `error`): the counts then cover
+    /// only what was read before, and nothing here is a clean result.
+    pub ok: bool,
+    /// Why the input could not be read or parsed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<InputError>,
     /// True when the stream ended on a frame boundary and nothing stopped decoding.
     pub complete: bool,
     /// Diagnostics of the stream itself (an untrustworthy header, a truncated tail).
@@ -73,9 +84,26 @@ pub struct Summary {
     pub sockets: Option<Vec<super::har::SocketSummary>>,
 }
 
+/// The summary's `error`: the input could not be read or parsed.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputError {
+    /// `read_failed`, `invalid_text`, `unknown_input` or `bad_option`.
+    pub code: &'static str,
+    /// What happened, in English (not stable: match on `code`).
+    pub message: String,
+}
+
 impl Summary {
-    /// Builds the summary from the statistics.
-    pub fn new(stats: &Stats, input: &'static str, bytes: u64, stream: Vec<Diagnostic>) -> Self {
+    /// Builds the summary from the statistics: `stream` holds the framer's diagnostics,
+    /// `limits` the `tracking_limit` ones.
+    pub fn new(
+        stats: &Stats,
+        input: &'static str,
+        bytes: u64,
+        stream: Vec<Diagnostic>,
+        limits: Vec<Diagnostic>,
+        error: Option<InputError>,
+    ) -> Self {
         let frames_by_type = stats
             .by_type
             .iter()
@@ -93,22 +121,21 @@ impl Summary {
             frames: stats.frames,
             bytes,
             frames_by_type,
-            sessions: stats.sessions.len(),
-            session_ids: stats
-                .sessions
-                .iter()
-                .take(MAX_LISTED_SESSIONS)
-                .map(u64::to_string)
-                .collect(),
-            session_ids_truncated: stats.sessions.len() > MAX_LISTED_SESSIONS
-                || stats.sessions_overflow,
+            sessions: stats.sessions.count(),
+            sessions_exact: !stats.sessions.overflow,
+            sessions_evicted: stats.sessions_evicted,
+            session_ids: stats.sessions.smallest.iter().map(u64::to_string).collect(),
+            session_ids_truncated: stats.sessions.count() > MAX_LISTED_SESSIONS
+                || stats.sessions.overflow,
             decrypt_attempted: stats.decrypt_attempts,
             authenticated: stats.authenticated,
             decrypt_failed: stats.decrypt_failed,
             diagnostics_total: stats.diagnostics,
             diagnostics_by_code: stats.by_code.clone(),
-            complete: stream.is_empty(),
-            diagnostics: stream,
+            ok: error.is_none(),
+            complete: stream.is_empty() && error.is_none(),
+            error,
+            diagnostics: stream.into_iter().chain(limits).collect(),
             sbp: None,
             rpc: None,
             sockets: None,
@@ -382,9 +409,14 @@ impl<W: Write> Renderer<W> {
     fn text_diag(&self, s: &mut String, d: &Diagnostic) {
         let _ = writeln!(
             s,
-            "      ! {} at {}: {}",
+            "      ! {} at {}{}: {}",
             self.paint(d.code, Color::Red),
             d.offset,
+            if d.unauthenticated {
+                " (unauthenticated)"
+            } else {
+                ""
+            },
             escape(&d.message)
         );
     }
@@ -490,15 +522,33 @@ impl<W: Write> Renderer<W> {
         if m.session_ids_truncated {
             ids.push_str(", …");
         }
+        if let Some(e) = &m.error {
+            let _ = writeln!(
+                s,
+                "-- {}: {} ({}); the counts below cover only what was read",
+                self.paint("INPUT FAILED", Color::Red),
+                escape(&e.message),
+                e.code
+            );
+        }
         let _ = writeln!(
             s,
-            "-- {} frame{}, {} bytes ({} input), {} session{}{}",
+            "-- {} frame{}, {} bytes ({} input), {}{} session{}{}",
             m.frames,
             if m.frames == 1 { "" } else { "s" },
             m.bytes,
             m.input,
-            m.sessions,
-            if m.sessions == 1 { "" } else { "s" },
+            if m.sessions_exact { "" } else { "more than " },
+            if m.sessions_exact {
+                m.sessions
+            } else {
+                MAX_COUNTED_SESSIONS
+            },
+            if m.sessions == 1 && m.sessions_exact {
+                ""
+            } else {
+                "s"
+            },
             if ids.is_empty() {
                 String::new()
             } else {
@@ -528,7 +578,16 @@ impl<W: Write> Renderer<W> {
                 m.decrypt_attempted, m.authenticated, m.decrypt_failed
             );
         }
-        if m.diagnostics_total == 0 {
+        if m.sessions_evicted > 0 {
+            let _ = writeln!(
+                s,
+                "-- sessions evicted: {} (idle, without keys; see tracking_limit)",
+                m.sessions_evicted
+            );
+        }
+        if m.diagnostics_total == 0 && m.error.is_some() {
+            let _ = writeln!(s, "-- diagnostics: none in what was read (incomplete)");
+        } else if m.diagnostics_total == 0 {
             let _ = writeln!(s, "-- diagnostics: none");
         } else {
             let list: Vec<String> = m

@@ -18,7 +18,10 @@ use sbrp::frame::Direction;
 use sbrp::rpc::{Envelope, RpcError};
 use sbrp::sbp::{Body, Frame, FrameId, Handshake, RESERVED_FLAGS, SbpError, WireCode};
 
-use super::dissect::{Diagnostic, Field, FrameRecord, MAX_TRACKED_SESSIONS};
+use super::dissect::{Diagnostic, Field, FrameRecord};
+
+/// Sessions with SBP state at most.
+pub const MAX_TRACKED_SESSIONS: usize = 4096;
 
 /// Unanswered requests remembered per session.
 pub const MAX_PENDING: usize = 4096;
@@ -262,6 +265,7 @@ fn diag(rec: &mut FrameRecord, code: WireCode, offset: u64, message: String) {
         code: code.name(),
         offset,
         message,
+        unauthenticated: false,
     });
 }
 
