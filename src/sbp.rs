@@ -34,6 +34,8 @@
 
 use core::fmt;
 
+pub mod endpoint;
+
 /// Length of a frame id.
 pub const FRAME_ID_LEN: usize = 16;
 /// Flags bit 0: an 8-byte timestamp follows the frame id.
