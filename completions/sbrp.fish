@@ -195,6 +195,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l raw -d 'Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l json -d 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s q -l quiet -d 'Print only errors on stderr'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -211,6 +212,8 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l connect -d 'Connect to HOST:PORT instead of using stdin/stdout' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l exec -d 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh\'s ProxyCommand' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l timeout -d 'Seconds to wait for each echo (or Pong)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l call -d 'Call METHOD over RPC and print the result (repeatable; replaces the echo check)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l params -d 'JSON params of the --call it follows (a call without one sends no params)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l handshake-timeout -d 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l keylog -d 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
@@ -218,6 +221,7 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l ping -d 'Send a Ping before the handshake and wait for the Pong'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l json -d 'Print the summary as JSON (schema sbrp.peer-client/1)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l raw -d 'Exchange bare SBRP Data payloads (echo check) instead of SBP and RPC'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s q -l quiet -d 'Print only errors on stderr'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s V -l version -d 'Print version'

@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod daemon;
+pub mod sbp_handler;
 pub mod transport;
 
 use std::path::PathBuf;
