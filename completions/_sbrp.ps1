@@ -230,8 +230,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
-            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -281,8 +281,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;peer;help' {
-            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
-            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -380,8 +380,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;help;peer' {
-            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
-            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)')
             break
         }
         'sbrp;help;peer;daemon' {

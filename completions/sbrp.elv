@@ -206,8 +206,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-            cand client 'Open a session, send messages and verify the echoes'
+            cand daemon 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;peer;daemon'= {
@@ -254,8 +254,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --version 'Print version'
         }
         &'sbrp;peer;help'= {
-            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-            cand client 'Open a session, send messages and verify the echoes'
+            cand daemon 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;peer;help;daemon'= {
@@ -333,8 +333,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;help;decode'= {
         }
         &'sbrp;help;peer'= {
-            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-            cand client 'Open a session, send messages and verify the echoes'
+            cand daemon 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
         }
         &'sbrp;help;peer;daemon'= {
         }

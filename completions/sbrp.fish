@@ -183,8 +183,8 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "client" -d 'Open a session, send messages and verify the echoes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "daemon" -d 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "client" -d 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l key -d 'The daemon\'s Ed25519 secret key file (any encoding `sbrp keygen` writes; `-` for stdin); must not be readable by group or others' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l daemon-id -d 'The daemon id clients ask for (part of what the daemon signs)' -r
@@ -225,8 +225,8 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s q -l quiet -d 'Print only errors on stderr'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "client" -d 'Open a session, send messages and verify the echoes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "daemon" -d 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "client" -d 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l seconds -d 'Seconds per measurement (13 measurements plus 4 per size)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
@@ -264,5 +264,5 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "list" -d 'List the pins'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "show" -d 'Show one pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "remove" -d 'Remove a pin (exit 3 if absent)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "client" -d 'Open a session, send messages and verify the echoes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "daemon" -d 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "client" -d 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'

@@ -1081,9 +1081,9 @@ fn human(out: &Output, s: &Summary, stdio: bool) -> String {
     }
     if s.calls.is_empty() {
         text += &format!(
-            "  {}   {} sent, {} matched\n",
+            "  {:<8}   {} sent, {} matched\n",
             if s.mode == "sbp" {
-                "echo calls"
+                "echoes"
             } else {
                 "messages"
             },
