@@ -723,7 +723,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__peer__subcmd__daemon)
-            opts="-q -h -V --key --daemon-id --listen --raw --json --max-connections --handshake-timeout --keylog --quiet --color --help --version"
+            opts="-q -h -V --key --daemon-id --listen --raw --json --max-connections --max-sessions --idle-timeout --handshake-rate --handshake-timeout --keylog --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -742,6 +742,18 @@ _sbrp() {
                     return 0
                     ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handshake-rate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

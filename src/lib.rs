@@ -19,6 +19,8 @@
 //! | [`rpc`] | the RPC envelope (`r`, `R`, `E`, `N`) carried in SBP Message frames |
 //! | [`aead`] | ChaCha20-Poly1305 backend (RustCrypto, or `ring` with the `ring` feature) |
 //! | [`error`] | the SBRP error codes of §5 |
+//! | [`token`] | relay tokens (EdDSA JWTs): claims, JWKS, the 16 validation steps, minting |
+//! | [`ws`] | one frame per WebSocket message: size limit, text refusal, R6 close codes |
 //!
 //! ```
 //! use sbrp::{ClientHandshake, Daemon, IdentityKeyPair, SessionId};
@@ -52,6 +54,8 @@ pub mod rpc;
 pub mod sbp;
 pub mod session;
 pub mod stream;
+pub mod token;
+pub mod ws;
 
 pub use error::{Category, ControlCode, ErrorCode, RngError};
 pub use frame::{

@@ -337,7 +337,10 @@ fn daemon_refuses_sbp_faults_with_their_code() {
             1001 => "UnsupportedVersion",
             _ => "InvalidFrame",
         };
-        assert!(matches!(&answers[2], Answer::Close(r) if r == name), "{answers:?}");
+        assert!(
+            matches!(&answers[2], Answer::Close(r) if r == name),
+            "{answers:?}"
+        );
         assert_eq!(answers.len(), 3);
     }
 }

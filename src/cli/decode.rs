@@ -46,6 +46,12 @@ readable (even with diagnostics), 1 when it was not, 6 with --strict when there 
 diagnostic. `--format json` prints one object per frame, then a summary (schema sbrp.decode/2);
 the key-log format is under FILES in `sbrp man decode`.
 
+Limits: captures are read as streams of any size. A key log may hold at most 512 MiB, lines of
+at most 4 KiB, and 4 keys per session and direction (more are ignored with a warning); an
+@FILE secret at most 4 KiB; a pin file at most 16 MiB. Sessions with keys are always tracked;
+at most 4096 sessions without keys at once (the idlest are evicted, and counted); session ids
+are counted exactly up to 100000. Reaching a state bound is a tracking_limit diagnostic.
+
 Examples:
   sbrp decode capture.bin
   sbrp selftest --keylog keys.log --capture cap.bin && sbrp decode --keylog keys.log cap.bin
@@ -126,8 +132,18 @@ fn parse_secret(flag: &str, value: &str) -> CliResult<Zeroizing<[u8; 32]>> {
             )?;
             from_file.trim_ascii()
         }
-        None => value.trim().as_bytes(),
+        None => {
+            super::output::warn_stderr(&format!(
+                "{flag} was given on the command line: other users can see it (`ps`) and it \
+                 stays in your shell history; use {flag} @FILE"
+            ));
+            value.trim().as_bytes()
+        }
     };
+    let text = text
+        .strip_prefix(b"0x")
+        .or_else(|| text.strip_prefix(b"0X"))
+        .unwrap_or(text);
     if hex::decode_to_slice(text, out.as_mut()).is_err() {
         return Err(CliError::new(
             Exit::Usage,
@@ -135,7 +151,7 @@ fn parse_secret(flag: &str, value: &str) -> CliResult<Zeroizing<[u8; 32]>> {
                 "{flag} must be 64 hex digits (a 32-byte X25519 secret), or @FILE holding them"
             ),
         )
-        .hint("copy the secret exactly, without spaces or a 0x prefix"));
+        .hint("copy the secret exactly: 64 hex digits (a 0x prefix is fine), no spaces"));
     }
     Ok(out)
 }

@@ -618,12 +618,19 @@ impl Dissector {
         }
 
         // Keys: derived from the handshake first, then the key log's candidates.
-        let mut candidates: Vec<([u8; 32], &'static str)> = Vec::new();
+        // Copies of keys: wiped when dropped.
+        let mut candidates: Vec<(zeroize::Zeroizing<[u8; 32]>, &'static str)> = Vec::new();
         if let Some(k) = &state.derived {
-            candidates.push((*k.for_direction(direction), "handshake"));
+            candidates.push((
+                zeroize::Zeroizing::new(*k.for_direction(direction)),
+                "handshake",
+            ));
         }
         if let Some(log) = &cfg.keylog {
-            candidates.extend(log.keys(sid, direction).map(|k| (*k, "keylog")));
+            candidates.extend(
+                log.keys(sid, direction)
+                    .map(|k| (zeroize::Zeroizing::new(*k), "keylog")),
+            );
         }
         if candidates.is_empty() {
             // No key: still a repeat of a seq is something an endpoint refuses. Every seq

@@ -75,7 +75,7 @@ pub struct Args {
     #[arg(long)]
     ping: bool,
 
-    /// Seconds to wait for each echo (or Pong)
+    /// Seconds to wait for each echo (or Pong); 0: no limit, as for --handshake-timeout
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     timeout: Duration,
 
@@ -414,6 +414,12 @@ struct ErrorReport {
     message: String,
 }
 
+/// `start + limit`, or no deadline for a zero limit: 0 means "no limit" for every timeout of
+/// `sbrp peer`.
+fn deadline_after(start: Instant, limit: Duration) -> Option<Instant> {
+    (!limit.is_zero()).then(|| start + limit)
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
@@ -421,6 +427,7 @@ fn ms(d: Duration) -> f64 {
 /// Runs `sbrp peer client`.
 pub fn run(out: &Output, args: Args) -> CliResult {
     // Resolve everything that can fail before touching the network.
+    crate::cli::daemon_id::validate(&args.daemon_id)?;
     if args.identity_key.as_deref() == Some(std::ffi::OsStr::new("-"))
         && args.connect.is_none()
         && args.exec.is_none()
@@ -587,7 +594,7 @@ fn session(
         let bytes = sid.get().to_be_bytes();
         let t0 = Instant::now();
         conn.send(&Frame::Ping(PingPayload::new(&bytes).unwrap_or_default()).to_vec())?;
-        let deadline = Some(t0 + args.timeout);
+        let deadline = deadline_after(t0, args.timeout);
         let secs = args.timeout.as_secs_f64();
         loop {
             let f = conn.next(deadline, || {
@@ -643,7 +650,7 @@ fn session(
     conn.note(&format!(
         "session {} open with {} ({})",
         sid,
-        escape(&args.daemon_id),
+        crate::cli::daemon_id::shorten(&args.daemon_id),
         presented.fingerprint()
     ));
 
@@ -662,7 +669,7 @@ fn session(
         let secs = args.timeout.as_secs_f64();
         let len = msg.len();
         let f = loop {
-            let f = conn.next(Some(t0 + args.timeout), || {
+            let f = conn.next(deadline_after(t0, args.timeout), || {
                 Failure::protocol(
                     None,
                     format!("no echo of a {len}-byte message within {secs} s"),
@@ -944,7 +951,29 @@ fn finish(
     let (store, policy) = match ctx.trust {
         Trust::Key(pk) => {
             summary.trust = Some("identity_key");
-            return hs.finish(accept, pk).map_err(handshake_error);
+            return hs.finish(accept, pk).map_err(|e| {
+                if e.code() != ErrorCode::IdentityKeyChanged {
+                    return handshake_error(e);
+                }
+                // No pin file is involved: say what was compared with what.
+                summary.trust = Some("identity_key_mismatch");
+                Failure {
+                    exit: Exit::KeyMismatch,
+                    code: Some(ErrorCode::IdentityKeyChanged),
+                    message: format!(
+                        "identity_key_changed: daemon \"{}\" presented another identity key than \
+                         the one given with --identity-key\n  given:     {}\n  presented: {}",
+                        crate::cli::daemon_id::shorten(daemon_id),
+                        pk.fingerprint(),
+                        presented.fingerprint()
+                    ),
+                    hint: Some(
+                        "check that --identity-key is this daemon's public key (`sbrp pubkey` of \
+                         its secret key prints it); this may also be an attack"
+                            .to_owned(),
+                    ),
+                }
+            });
         }
         Trust::Pins { store, policy } => (store, *policy),
     };
@@ -1009,7 +1038,7 @@ fn finish(
             summary.trust = Some("newly_pinned");
             conn.out.note(&format!(
                 "pinned daemon \"{}\" as {} in {}",
-                escape(daemon_id),
+                crate::cli::daemon_id::shorten(daemon_id),
                 presented.fingerprint(),
                 crate::cli::escape::escape_path(store.path())
             ));
@@ -1029,13 +1058,14 @@ fn human(out: &Output, s: &Summary, stdio: bool) -> String {
     let mut text = format!(
         "session {} with daemon {} over {} ({} AEAD)\n",
         s.session_id,
-        escape(&s.daemon_id),
+        crate::cli::daemon_id::shorten(&s.daemon_id),
         s.transport,
         s.backend
     );
     if let Some(fp) = &s.fingerprint {
         let how = match s.trust {
-            Some("identity_key") => "the key given",
+            Some("identity_key") => "matches --identity-key",
+            Some("identity_key_mismatch") => "presented; not the --identity-key",
             Some("pinned") => "pinned",
             Some("newly_pinned") => "newly pinned",
             _ => "not verified",
