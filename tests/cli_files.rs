@@ -198,6 +198,27 @@ fn a_secret_that_cannot_be_written_whole_is_an_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(stderr(&out).contains("the key is lost"), "{}", stderr(&out));
+    // The real pipeline: the write lands in the pipe, the reader exits without reading it.
+    let bin = assert_cmd::cargo::cargo_bin("sbrp");
+    let shell = |pipeline: &str| -> String {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "'{}' keygen -o - 2>/dev/null | {pipeline}; echo \"${{PIPESTATUS[0]}}\"",
+                bin.display()
+            ))
+            .env("SBRP_HOME", home.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(shell("head -0"), "1");
+    assert_eq!(
+        shell("head -c 10 >/dev/null"),
+        "1",
+        "half a key is lost too"
+    );
+    assert_eq!(shell("cat >/dev/null"), "0");
     // Data that can be printed again still ends quietly on a closed pipe.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
@@ -601,9 +622,14 @@ fn json_documents_are_printed_on_failure_too() {
     assert_eq!(v["command"], "pin show");
     let v = doc(&["fingerprint", "nope", "--json"], 1);
     assert_eq!(v["ok"], false);
+    // decode prints its own document, ending in a summary with ok: false (one document).
     let v = doc(&["decode", "--format", "json", "missing.bin"], 1);
-    assert_eq!(v["schema"], "sbrp.error/1");
-    assert_eq!(v["command"], "decode");
+    assert!(
+        v["schema"].as_str().unwrap().starts_with("sbrp.decode/"),
+        "{v}"
+    );
+    assert_eq!(v["summary"]["ok"], false);
+    assert_eq!(v["summary"]["error"]["code"], "read_failed");
     let v = doc(&["pin", "add", "d", &pub_b64(1), "--json"], 0);
     assert_eq!(v["ok"], true);
 }
@@ -619,4 +645,198 @@ fn hints_fit_the_situation() {
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("sbrp pin list"));
     assert!(!stderr(&out).contains("pin add"), "{}", stderr(&out));
+}
+
+fn daemon_over_exec(key: &std::path::Path, id: &str) -> String {
+    format!(
+        "'{}' peer daemon -q --key '{}' --daemon-id {id}",
+        assert_cmd::cargo::cargo_bin("sbrp").display(),
+        key.display()
+    )
+}
+
+#[test]
+fn peer_client_labels_each_key_for_what_it_is() {
+    let home = Home::new();
+    sbrp_keygen(&home, &["-o", "k.pem"]);
+    let out = home
+        .sbrp()
+        .args(["peer", "client", "--daemon-id", "d", "--identity-key"])
+        .arg(pub_b64(9))
+        .args(["--exec", &daemon_over_exec(&home.join("k.pem"), "d")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(!text.contains("(the key given)"), "{text}");
+    assert!(text.contains("presented; not the --identity-key"), "{text}");
+    assert!(!err.contains("is pinned"), "no pin file is involved: {err}");
+    assert!(err.contains(&format!("given:     {}", fp(9))), "{err}");
+}
+
+#[test]
+fn peer_exec_runs_in_its_own_process_group_ended_as_a_whole() {
+    let home = Home::new();
+    let pid_file = home.join("child.pid");
+    // The command starts a background child and never answers: the handshake times out.
+    let cmd = format!("sleep 300 & echo $! > '{}'; sleep 300", pid_file.display());
+    // No pipes to wait on: a surviving child would hold them open.
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("sbrp"))
+        .args(["peer", "client", "--daemon-id", "d", "--identity-key"])
+        .arg(pub_b64(1))
+        .args(["--handshake-timeout", "0.5", "--exec", &cmd])
+        .env("SBRP_HOME", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(6));
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let pid = pid.trim();
+    // Gone, or a zombie waiting for an init that does not reap: not running either way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(") ").next().map(|r| r.chars().next()))
+            .flatten();
+        if matches!(state, None | Some('Z') | Some('X')) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command's child {pid} still runs (state {state:?})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn peer_timeouts_mean_the_same_at_zero_and_daemon_ids_follow_the_rule() {
+    let home = Home::new();
+    sbrp_keygen(&home, &["-o", "k.pem"]);
+    let public = stdout(&home.sbrp().args(["pubkey", "k.pem"]).output().unwrap());
+    // 0 is "no limit" for both timeouts: the session works.
+    home.sbrp()
+        .args([
+            "peer",
+            "client",
+            "--daemon-id",
+            "d",
+            "--identity-key",
+            public.trim(),
+        ])
+        .args(["--timeout", "0", "--handshake-timeout", "0", "--ping"])
+        .args(["--exec", &daemon_over_exec(&home.join("k.pem"), "d")])
+        .assert()
+        .success();
+    for args in [
+        &[
+            "peer",
+            "daemon",
+            "--key",
+            "k.pem",
+            "--listen",
+            "127.0.0.1:0",
+            "--daemon-id",
+            "",
+        ][..],
+        &[
+            "peer",
+            "client",
+            "--identity-key",
+            public.trim(),
+            "--daemon-id",
+            "a\u{7}b",
+        ][..],
+    ] {
+        home.sbrp()
+            .args(args)
+            .timeout(std::time::Duration::from_secs(10))
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("the daemon id"));
+    }
+    let long = "x".repeat(100_000);
+    let out = home
+        .sbrp()
+        .args([
+            "peer",
+            "client",
+            "--identity-key",
+            public.trim(),
+            "--daemon-id",
+            &long,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).len() < 1000, "{} bytes", stderr(&out).len());
+    // A bad --listen address gets an address hint, not "the port may be busy".
+    let out = home
+        .sbrp()
+        .args([
+            "peer",
+            "daemon",
+            "--key",
+            "k.pem",
+            "--daemon-id",
+            "d",
+            "--listen",
+            "notanaddr",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("HOST:PORT"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("port is free"), "{}", stderr(&out));
+}
+
+/// Runs `sbrp ARGS` on a pseudo-terminal (util-linux `script`), feeding `input`.
+fn on_tty(home: &Home, args: &str, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let bin = assert_cmd::cargo::cargo_bin("sbrp");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &format!("{} {args}", bin.display()), "/dev/null"])
+        .env("SBRP_HOME", home.path())
+        .env_remove("SBRP_PINS")
+        .current_dir(home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` is needed for the terminal tests");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn declining_at_the_prompt_gets_a_hint_for_someone_at_a_terminal() {
+    let home = Home::new();
+    let out = on_tty(
+        &home,
+        &format!("pin check d {} --policy ask", pub_b64(1)),
+        "no\n",
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let text = stdout(&out); // script merges the terminal's output
+    assert!(text.contains("you did not approve it"), "{text}");
+    assert!(!text.contains("on a terminal"), "{text}");
+    // Without a terminal, the hint says that one is needed.
+    let out = home
+        .sbrp()
+        .args(["pin", "check", "d", &pub_b64(1), "--policy", "ask"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("needs a terminal"),
+        "{}",
+        stderr(&out)
+    );
 }

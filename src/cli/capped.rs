@@ -16,9 +16,9 @@ use super::exit::{CliError, CliResult};
 
 /// A cap in words: `4 KiB (4096 bytes)`.
 pub fn describe_cap(cap: u64) -> String {
-    let unit = if cap >= 1 << 20 && cap % (1 << 20) == 0 {
+    let unit = if cap >= 1 << 20 && cap.is_multiple_of(1 << 20) {
         format!("{} MiB", cap >> 20)
-    } else if cap >= 1 << 10 && cap % (1 << 10) == 0 {
+    } else if cap >= 1 << 10 && cap.is_multiple_of(1 << 10) {
         format!("{} KiB", cap >> 10)
     } else {
         return format!("{cap} bytes");
@@ -55,10 +55,14 @@ pub fn open(path: &Path, what: &str) -> CliResult<File> {
 /// at most `cap + 1` bytes whatever the file is.
 pub fn read(path: &Path, what: &str, cap: u64) -> CliResult<Zeroizing<Vec<u8>>> {
     let file = open(path, what)?;
-    let mut buf = Zeroizing::new(Vec::new());
-    file.take(cap.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|e| CliError::io(&format!("cannot read {what}"), path, &e))?;
+    // Pre-sized and grown without leaving copies (the file may hold a secret).
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0).min(cap);
+    let buf = sbrp::keyfile::read_zeroizing(
+        file,
+        usize::try_from(size).unwrap_or(0),
+        usize::try_from(cap).unwrap_or(usize::MAX),
+    )
+    .map_err(|e| CliError::io(&format!("cannot read {what}"), path, &e))?;
     if buf.len() as u64 > cap {
         return Err(too_large(what, path, cap));
     }

@@ -277,11 +277,16 @@ fn load_arg_for(arg: &OsStr, bare: BareKey, want: Want) -> CliResult<LoadedKey> 
 pub fn load_public_arg(arg: &OsStr) -> CliResult<(IdentityPublicKey, KeySource)> {
     let loaded = load_arg_for(arg, BareKey::Public, Want::Public)?;
     if loaded.decoded.key.is_secret() {
+        let of = match &loaded.source {
+            KeySource::File(p) => super::escape::shell_quote_path(p),
+            _ => "SECRET_FILE".to_owned(),
+        };
         return Err(CliError::error(format!(
-            "{} holds a secret key; only public keys are pinned",
+            "{} holds a secret key; a public key is expected here (secrets are not passed \
+             around by accident)",
             loaded.source.describe()
         ))
-        .hint("pass the public key: `sbrp pubkey SECRET_FILE` prints it"));
+        .hint(format!("pass its public key: `sbrp pubkey {of}` prints it")));
     }
     Ok((loaded.public_key(), loaded.source))
 }

@@ -247,6 +247,13 @@ impl Output {
         self.println(&text)
     }
 
+    /// Records that the command printed its own JSON document on stdout (by a writer other than
+    /// [`Output::json`]), so a failure does not add an `sbrp.error/1` document after it.
+    pub fn mark_json_printed(&self) {
+        self.json_printed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A line on stderr. Errors writing to stderr are ignored (there is nowhere left to
     /// report them).
     pub fn eprintln(&self, line: &str) {
@@ -330,8 +337,10 @@ impl Output {
 }
 
 /// The name of the (sub)command (`"pin remove"`) when it was asked for JSON on stdout
-/// (`--json`, or `--format json|ndjson`), from the parsed arguments. `peer daemon` is left
-/// out: its JSON is the log on stderr and its stdout may be the wire.
+/// (`--json`, or `--format json|ndjson`), from the parsed arguments. Left out: `peer daemon`
+/// (its JSON is the log on stderr and its stdout may be the wire) and `decode` (it streams
+/// its own documents and ends them with a summary that carries `ok` and the error, on
+/// failure too).
 pub fn json_command(matches: &clap::ArgMatches) -> Option<String> {
     let mut names = Vec::new();
     let mut leaf = matches;
@@ -348,7 +357,8 @@ pub fn json_command(matches: &clap::ArgMatches) -> Option<String> {
             .flatten()
             .is_some_and(|mut v| v.any(|f| f == "json" || f == "ndjson"));
     let command = names.join(" ");
-    ((json_flag || json_format) && command != "peer daemon").then_some(command)
+    ((json_flag || json_format) && command != "peer daemon" && command != "decode")
+        .then_some(command)
 }
 
 /// Pretty JSON, with the characters of [`super::escape::needs_escape`] above U+007F written as
