@@ -92,6 +92,7 @@ mod backend {
         }
 
         pub fn seal(&self, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
+            check_len(buf.len());
             let mut stream = Stream::new(&self.0, nonce);
             stream.apply(buf);
             stream.tag(buf)
@@ -103,6 +104,7 @@ mod backend {
             buf: &mut [u8],
             tag: &[u8; TAG_LEN],
         ) -> Result<(), OpenError> {
+            check_len(buf.len());
             let mut stream = Stream::new(&self.0, nonce);
             let expected = stream.tag(buf);
             if bool::from(expected.ct_eq(tag)) {
@@ -111,6 +113,15 @@ mod backend {
             } else {
                 Err(OpenError)
             }
+        }
+    }
+
+    /// ChaCha20's 32-bit block counter covers 2^32 − 1 blocks after the key block (256 GiB);
+    /// SBRP payloads are ≤ 64 KiB. A longer buffer would repeat keystream: refuse it, as
+    /// `chacha20poly1305` and ring do.
+    fn check_len(len: usize) {
+        if len as u64 > (u64::from(u32::MAX) - 1) * 64 {
+            unreachable!("ChaCha20-Poly1305 refused a buffer of {len} bytes");
         }
     }
 
