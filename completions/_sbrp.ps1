@@ -206,7 +206,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;decode' {
-            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes')
+            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Encoding of the input: auto detects a HAR file (starts with `{`), hex text, then base64 text, else raw bytes')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Decrypt Data frames with the keys of this key log (format: FILES below)')
             [CompletionResult]::new('--daemon-id', '--daemon-id', [CompletionResultType]::ParameterName, 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures')
@@ -230,8 +230,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
-            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -246,6 +246,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)')
             [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
@@ -266,11 +267,14 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Connect to HOST:PORT instead of using stdin/stdout')
             [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand. CMD runs in its own process group, ended as a whole when the client ends (so it cannot read the terminal: use ssh keys or an agent, not a password prompt)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for each echo (or Pong); 0: no limit, as for --handshake-timeout')
+            [CompletionResult]::new('--call', '--call', [CompletionResultType]::ParameterName, 'Call METHOD over RPC and print the result (repeatable; replaces the echo check)')
+            [CompletionResult]::new('--params', '--params', [CompletionResultType]::ParameterName, 'JSON params of the --call it follows (a call without one sends no params)')
             [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)')
             [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--ping', '--ping', [CompletionResultType]::ParameterName, 'Send a Ping before the handshake and wait for the Pong')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the summary as JSON (schema sbrp.peer-client/1)')
+            [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Exchange bare SBRP Data payloads (echo check) instead of SBP and RPC')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -280,8 +284,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;peer;help' {
-            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
-            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -379,8 +383,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;help;peer' {
-            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
-            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)')
             break
         }
         'sbrp;help;peer;daemon' {

@@ -238,7 +238,7 @@ _sbrp() {
             fi
             case "${prev}" in
                 --input)
-                    COMPREPLY=($(compgen -W "auto raw hex base64" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto raw hex base64 har" -- "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -649,7 +649,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__peer__subcmd__client)
-            opts="-q -h -V --daemon-id --identity-key --pins --policy --session-id --message --count --connect --exec --ping --timeout --json --handshake-timeout --keylog --quiet --color --help --version"
+            opts="-q -h -V --daemon-id --identity-key --pins --policy --session-id --message --count --connect --exec --ping --timeout --json --raw --call --params --handshake-timeout --keylog --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -695,6 +695,14 @@ _sbrp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --call)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --params)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --handshake-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -715,7 +723,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__peer__subcmd__daemon)
-            opts="-q -h -V --key --daemon-id --listen --json --max-connections --max-sessions --idle-timeout --handshake-rate --handshake-timeout --keylog --quiet --color --help --version"
+            opts="-q -h -V --key --daemon-id --listen --raw --json --max-connections --max-sessions --idle-timeout --handshake-rate --handshake-timeout --keylog --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -183,7 +183,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;pin;help;help'= {
         }
         &'sbrp;decode'= {
-            cand --input 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes'
+            cand --input 'Encoding of the input: auto detects a HAR file (starts with `{`), hex text, then base64 text, else raw bytes'
             cand --format 'Output format'
             cand --keylog 'Decrypt Data frames with the keys of this key log (format: FILES below)'
             cand --daemon-id 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures'
@@ -206,8 +206,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-            cand client 'Open a session, send messages and verify the echoes'
+            cand daemon 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;peer;daemon'= {
@@ -221,6 +221,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --handshake-timeout 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)'
             cand --keylog 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --raw 'Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)'
             cand --json 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text'
             cand -q 'Print only errors on stderr'
             cand --quiet 'Print only errors on stderr'
@@ -240,11 +241,14 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --connect 'Connect to HOST:PORT instead of using stdin/stdout'
             cand --exec 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand. CMD runs in its own process group, ended as a whole when the client ends (so it cannot read the terminal: use ssh keys or an agent, not a password prompt)'
             cand --timeout 'Seconds to wait for each echo (or Pong); 0: no limit, as for --handshake-timeout'
+            cand --call 'Call METHOD over RPC and print the result (repeatable; replaces the echo check)'
+            cand --params 'JSON params of the --call it follows (a call without one sends no params)'
             cand --handshake-timeout 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)'
             cand --keylog 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --ping 'Send a Ping before the handshake and wait for the Pong'
             cand --json 'Print the summary as JSON (schema sbrp.peer-client/1)'
+            cand --raw 'Exchange bare SBRP Data payloads (echo check) instead of SBP and RPC'
             cand -q 'Print only errors on stderr'
             cand --quiet 'Print only errors on stderr'
             cand -h 'Print help (see more with ''--help'')'
@@ -253,8 +257,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --version 'Print version'
         }
         &'sbrp;peer;help'= {
-            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-            cand client 'Open a session, send messages and verify the echoes'
+            cand daemon 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;peer;help;daemon'= {
@@ -332,8 +336,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;help;decode'= {
         }
         &'sbrp;help;peer'= {
-            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-            cand client 'Open a session, send messages and verify the echoes'
+            cand daemon 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
         }
         &'sbrp;help;peer;daemon'= {
         }

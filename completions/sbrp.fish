@@ -157,10 +157,11 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l input -d 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes' -r -f -a "auto\t'Detect: hex text, else base64 text, else raw bytes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l input -d 'Encoding of the input: auto detects a HAR file (starts with `{`), hex text, then base64 text, else raw bytes' -r -f -a "auto\t'Detect: hex text, else base64 text, else raw bytes'
 raw\t'Raw bytes, as on the wire'
 hex\t'Hex digits (whitespace, newlines, `0x` prefixes and `#` comments allowed)'
-base64\t'Base64, standard or URL-safe (whitespace, newlines and `#` comments allowed)'"
+base64\t'Base64, standard or URL-safe (whitespace, newlines and `#` comments allowed)'
+har\t'A browser\'s HAR file: the binary messages of its WebSockets (auto: input starting `{`)'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l format -d 'Output format' -r -f -a "text\t'One line per frame, then a summary'
 json\t'One JSON document: `{"schema", "frames": [...], "summary": {...}}`'
 ndjson\t'One JSON object per line: one per frame, then the summary'"
@@ -182,8 +183,8 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "client" -d 'Open a session, send messages and verify the echoes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "daemon" -d 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "client" -d 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l key -d 'The daemon\'s Ed25519 secret key file (any encoding `sbrp keygen` writes; `-` for stdin); must not be readable by group or others' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l daemon-id -d 'The daemon id clients ask for (part of what the daemon signs)' -r
@@ -197,6 +198,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l raw -d 'Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l json -d 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s q -l quiet -d 'Print only errors on stderr'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -213,6 +215,8 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l connect -d 'Connect to HOST:PORT instead of using stdin/stdout' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l exec -d 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh\'s ProxyCommand. CMD runs in its own process group, ended as a whole when the client ends (so it cannot read the terminal: use ssh keys or an agent, not a password prompt)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l timeout -d 'Seconds to wait for each echo (or Pong); 0: no limit, as for --handshake-timeout' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l call -d 'Call METHOD over RPC and print the result (repeatable; replaces the echo check)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l params -d 'JSON params of the --call it follows (a call without one sends no params)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l handshake-timeout -d 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l keylog -d 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
@@ -220,11 +224,12 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l ping -d 'Send a Ping before the handshake and wait for the Pong'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l json -d 'Print the summary as JSON (schema sbrp.peer-client/1)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l raw -d 'Exchange bare SBRP Data payloads (echo check) instead of SBP and RPC'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s q -l quiet -d 'Print only errors on stderr'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "client" -d 'Open a session, send messages and verify the echoes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "daemon" -d 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "client" -d 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l seconds -d 'Seconds per measurement (13 measurements plus 4 per size)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
@@ -262,5 +267,5 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "list" -d 'List the pins'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "show" -d 'Show one pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "remove" -d 'Remove a pin (exit 3 if absent)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "client" -d 'Open a session, send messages and verify the echoes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "daemon" -d 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "client" -d 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'

@@ -171,7 +171,9 @@ fn junk_sessions_of_any_type_cannot_hide_tampering_or_replays() {
         let real_sid = real.sid.to_string();
         let mine: Vec<&Value> = recs
             .iter()
-            .filter(|r| r["record"] == "frame" && r["session_id"] == real_sid)
+            .filter(|r| {
+                r["record"] == "frame" && r["session_id"].as_str() == Some(real_sid.as_str())
+            })
             .collect();
         assert_eq!(mine.len(), real.frames.len(), "shape {shape}");
         for (i, r) in mine.iter().enumerate() {
