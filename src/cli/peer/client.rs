@@ -738,12 +738,12 @@ fn pair_calls(
 fn next_plaintext(
     conn: &mut Conn<'_>,
     session: &mut sbrp::Session,
-    deadline: Instant,
+    deadline: Option<Instant>,
     what: &str,
     secs: f64,
 ) -> Result<Vec<u8>, Failure> {
     loop {
-        let f = conn.next(Some(deadline), || {
+        let f = conn.next(deadline, || {
             Failure::protocol(None, format!("no {what} within {secs} s"))
         })?;
         if f.frame_type != FrameType::Data {
@@ -804,7 +804,7 @@ fn sbp_session(
         }
         ev.map_err(sbp_failure)
     };
-    let deadline = Instant::now() + args.timeout;
+    let deadline = deadline_after(Instant::now(), args.timeout);
     loop {
         let pt = next_plaintext(conn, session, deadline, "SBP handshake", secs)?;
         if let SbpEvent::Handshake(h) = receive(conn, session, &mut ep, &pt)? {
@@ -847,7 +847,7 @@ fn sbp_session(
         let frame = seal(session, &frame)?;
         conn.send(&frame)?;
         summary.sent += 1;
-        let deadline = t0 + args.timeout;
+        let deadline = deadline_after(t0, args.timeout);
         let outcome = loop {
             let pt = next_plaintext(conn, session, deadline, "RPC answer", secs)?;
             match receive(conn, session, &mut ep, &pt)? {
