@@ -17,6 +17,7 @@
 //! | [`replay`] | the sliding-bitmap replay window |
 //! | [`aead`] | ChaCha20-Poly1305 backend (RustCrypto, or `ring` with the `ring` feature) |
 //! | [`error`] | the SBRP error codes of §5 |
+//! | [`endpoint`] | the daemon's session table (sans-I/O): frames in, frames and events out, bounded by `max_sessions` |
 //! | [`token`] | relay tokens (EdDSA JWTs): claims, JWKS, the 16 validation steps, minting |
 //! | [`ws`] | one frame per WebSocket message: size limit, text refusal, R6 close codes |
 //!
@@ -40,6 +41,7 @@
 #![warn(missing_docs)]
 
 pub mod aead;
+pub mod endpoint;
 pub mod error;
 pub mod frame;
 pub mod handshake;
