@@ -170,7 +170,10 @@ fn junk_sessions_of_any_type_cannot_hide_tampering_or_replays() {
         let recs = ndjson(&out.stdout);
         let mine: Vec<&Value> = recs
             .iter()
-            .filter(|r| r["record"] == "frame" && r["session_id"] == real.sid.to_string())
+            .filter(|r| {
+                r["record"] == "frame"
+                    && r["session_id"].as_str() == Some(real.sid.to_string().as_str())
+            })
             .collect();
         assert_eq!(mine.len(), real.frames.len(), "shape {shape}");
         for (i, r) in mine.iter().enumerate() {
