@@ -125,6 +125,9 @@ pub enum Event {
     },
 }
 
+/// Called with the keys of every session opened (e.g. to write a key log).
+pub type KeyObserver = Box<dyn FnMut(SessionId, &SessionKeys) + Send>;
+
 /// A session table for one daemon connection. Sans-I/O: frames in, frames (each one message)
 /// and events out.
 pub struct SessionTable {
@@ -132,7 +135,7 @@ pub struct SessionTable {
     sessions: HashMap<u64, Session>,
     max_sessions: usize,
     handshakes: u64,
-    on_keys: Option<Box<dyn FnMut(SessionId, &SessionKeys) + Send>>,
+    on_keys: Option<KeyObserver>,
 }
 
 impl std::fmt::Debug for SessionTable {

@@ -18,6 +18,7 @@
 //! | [`aead`] | ChaCha20-Poly1305 backend (RustCrypto, or `ring` with the `ring` feature) |
 //! | [`error`] | the SBRP error codes of §5 |
 //! | [`endpoint`] | the daemon's session table (sans-I/O): frames in, frames and events out, bounded by `max_sessions` |
+//! | `relay_client` | (feature `relay-client`) daemons and clients on a relay over WebSocket: connect, reconnect with backoff, token sources, wss |
 //! | [`token`] | relay tokens (EdDSA JWTs): claims, JWKS, the 16 validation steps, minting |
 //! | [`ws`] | one frame per WebSocket message: size limit, text refusal, R6 close codes |
 //!
@@ -49,6 +50,8 @@ pub mod keyfile;
 pub mod keylog;
 pub mod keys;
 pub mod randomart;
+#[cfg(feature = "relay-client")]
+pub mod relay_client;
 pub mod replay;
 pub mod session;
 pub mod stream;
