@@ -411,3 +411,64 @@ async fn wss_with_a_private_ca() {
     assert_eq!(c.connection().transport(), "wss");
     echo_once(&mut c, b"over tls").await;
 }
+
+#[tokio::test]
+async fn the_token_file_is_read_again_at_every_attempt() {
+    let f = fixture(None).await;
+    let cfg = RelayConfig::new(&f.relay.url()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("daemon.jwt");
+    // First a token the relay refuses (another issuer): 401, retried.
+    let stranger = IdentityKeyPair::generate().unwrap();
+    std::fs::write(&file, mint(&stranger, Role::Daemon, 0, None).expose()).unwrap();
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r = refused.clone();
+    let d = RelayDaemon::new(
+        cfg.clone(),
+        TokenSource::File(file.clone()),
+        Daemon::new(f.identity.clone(), DID),
+    )
+    .with_backoff(fast_backoff());
+    tokio::spawn(async move {
+        let echo = |_sid, m: Vec<u8>| vec![m];
+        let _ = d
+            .run(echo, move |e| {
+                if let sbrp::relay_client::DaemonEvent::ConnectFailed(ConnectError::Refused {
+                    status: 401,
+                }) = e
+                {
+                    r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+            .await;
+    });
+    wait_for("a 401", || {
+        refused.load(std::sync::atomic::Ordering::SeqCst) >= 1
+    })
+    .await;
+    assert!(!f.relay.state.lock().unwrap().daemons.contains_key(DID));
+    // Renewed by "another process": the next attempt uses it.
+    std::fs::write(
+        &file,
+        format!("{}\n", mint(&f.issuer, Role::Daemon, 0, None).expose()),
+    )
+    .unwrap();
+    wait_for("the daemon", has_daemon(&f)).await;
+    let mut c = client(&f, &cfg, 81).await.unwrap();
+    echo_once(&mut c, b"renewed").await;
+}
+
+#[test]
+fn readme_shows_the_example_that_ci_builds() {
+    let example = include_str!("../examples/relay_echo_daemon.rs");
+    let readme = include_str!("../README.md");
+    let body: String = example
+        .lines()
+        .skip_while(|l| l.starts_with("//!"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        readme.contains(body.trim()),
+        "README must show examples/relay_echo_daemon.rs as it is"
+    );
+}
