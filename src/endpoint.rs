@@ -443,4 +443,24 @@ mod tests {
             }]
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_frames_never_panic_and_never_grow_past_the_bound(
+            frames in proptest::collection::vec((0u8..0x22, 0u64..4, proptest::collection::vec(proptest::num::u8::ANY, 0..140)), 0..40)
+        ) {
+            let (mut t, _) = table(2);
+            let (mut out, mut ev) = (Vec::new(), Vec::new());
+            for (ty, sid, payload) in frames {
+                let mut b = vec![ty];
+                b.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+                b.extend_from_slice(&sid.to_be_bytes());
+                b.extend_from_slice(&payload);
+                if let Ok(raw) = RawFrame::decode(&b) {
+                    t.handle(raw, &mut out, &mut ev);
+                }
+                proptest::prop_assert!(t.len() <= 2);
+            }
+        }
+    }
 }

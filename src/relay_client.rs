@@ -146,9 +146,6 @@ impl RelayConfig {
                 "it carries a token=; give the token separately (it is a secret)".into(),
             ));
         }
-        if !secure && cfg!(not(feature = "tls")) {
-            // ws:// works without TLS support.
-        }
         Ok(Self {
             url: url.to_owned(),
             secure,
@@ -583,8 +580,15 @@ pub enum DaemonEvent<'a> {
         /// The delay.
         delay: Duration,
     },
-    /// Something happened to a session (a message event carries no data here).
+    /// Something happened to a session (never [`Event::Message`]: see `Received`).
     Session(&'a Event),
+    /// A message of `len` bytes arrived for `sid` (its plaintext went to the handler).
+    Received {
+        /// The session.
+        sid: SessionId,
+        /// Plaintext bytes.
+        len: usize,
+    },
     /// A reply could not be sealed.
     ReplyFailed {
         /// The session.
@@ -732,10 +736,10 @@ async fn serve(
         for event in events.drain(..) {
             match event {
                 Event::Message { sid, data } => {
-                    log(&DaemonEvent::Session(&Event::Message {
+                    log(&DaemonEvent::Received {
                         sid,
-                        data: Vec::new(),
-                    }));
+                        len: data.len(),
+                    });
                     for reply in handler.message(sid, data) {
                         match table.seal(sid, &reply) {
                             Ok(f) => out.push(f),
