@@ -603,7 +603,7 @@ fn json_documents_are_printed_on_failure_too() {
     assert_eq!(v["ok"], false);
     // decode prints its own document, ending in a summary with ok: false (one document).
     let v = doc(&["decode", "--format", "json", "missing.bin"], 1);
-    assert_eq!(v["schema"], "sbrp.decode/1");
+    assert_eq!(v["schema"], "sbrp.decode/2");
     assert_eq!(v["summary"]["ok"], false);
     assert_eq!(v["summary"]["error"]["code"], "read_failed");
     let v = doc(&["pin", "add", "d", &pub_b64(1), "--json"], 0);
