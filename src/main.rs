@@ -47,6 +47,8 @@ enum Command {
     Decode(cli::decode::Args),
     /// A known-good SBRP echo daemon and test client for live interoperability tests
     Peer(cli::peer::Args),
+    /// Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS
+    Token(cli::token::Args),
     /// Measure handshakes, AEAD, framing and the streaming decoder
     Bench(cli::bench::Args),
     /// Print a shell completion script
@@ -79,6 +81,7 @@ fn main() -> std::process::ExitCode {
         Command::Selftest(args) => cli::selftest::run(&out, args),
         Command::Peer(args) => cli::peer::run(&out, args),
         Command::Bench(args) => cli::bench::run(&out, args),
+        Command::Token(args) => cli::token::run(&out, args),
     };
     out.finish_json(result, json_command.as_deref())
 }

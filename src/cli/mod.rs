@@ -37,3 +37,5 @@ pub mod pin;
 pub mod pinstore;
 pub mod pubkey;
 pub mod selftest;
+pub mod token;
+pub mod tokeninput;

@@ -67,7 +67,9 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "exec")]
     connect: Option<String>,
 
-    /// Run CMD (with sh -c) and talk over its stdin/stdout, like ssh's ProxyCommand
+    /// Run CMD (with sh -c) and talk over its stdin/stdout, like ssh's ProxyCommand. CMD runs
+    /// in its own process group, ended as a whole when the client ends (so it cannot read
+    /// the terminal: use ssh keys or an agent, not a password prompt)
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
 
