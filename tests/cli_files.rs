@@ -624,7 +624,10 @@ fn json_documents_are_printed_on_failure_too() {
     assert_eq!(v["ok"], false);
     // decode prints its own document, ending in a summary with ok: false (one document).
     let v = doc(&["decode", "--format", "json", "missing.bin"], 1);
-    assert!(v["schema"].as_str().unwrap().starts_with("sbrp.decode/"), "{v}");
+    assert!(
+        v["schema"].as_str().unwrap().starts_with("sbrp.decode/"),
+        "{v}"
+    );
     assert_eq!(v["summary"]["ok"], false);
     assert_eq!(v["summary"]["error"]["code"], "read_failed");
     let v = doc(&["pin", "add", "d", &pub_b64(1), "--json"], 0);
