@@ -602,7 +602,7 @@ fn inspect(out: &Output, a: InspectArgs) -> CliResult {
     };
     text.push_str(&format!(
         "{} {sig}\n",
-        out.style_out("signature", Style::Bold)
+        out.style_out("signature:", Style::Bold)
     ));
     if ok {
         let checked = if ins.signature_checked {
