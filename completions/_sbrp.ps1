@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
             [CompletionResult]::new('decode', 'decode', [CompletionResultType]::ParameterValue, 'Decode a capture of SBRP frames, and decrypt it given the keys')
             [CompletionResult]::new('peer', 'peer', [CompletionResultType]::ParameterValue, 'A known-good SBRP echo daemon and test client for live interoperability tests')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure handshakes, AEAD, framing and the streaming decoder')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (roff)')
@@ -206,7 +207,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;decode' {
-            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes')
+            [CompletionResult]::new('--input', '--input', [CompletionResultType]::ParameterName, 'Encoding of the input: auto detects a HAR file (starts with `{`), hex text, then base64 text, else raw bytes')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Decrypt Data frames with the keys of this key log (format: FILES below)')
             [CompletionResult]::new('--daemon-id', '--daemon-id', [CompletionResultType]::ParameterName, 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures')
@@ -230,8 +231,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
-            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -246,6 +247,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)')
             [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
@@ -264,13 +266,16 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--message', '--message', [CompletionResultType]::ParameterName, 'A message to send (repeatable); its echo must match byte for byte')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Also send N generated messages of sizes from 0 to 65508 bytes')
             [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Connect to HOST:PORT instead of using stdin/stdout')
-            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand. CMD runs in its own process group, ended as a whole when the client ends (so it cannot read the terminal: use ssh keys or an agent, not a password prompt)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for each echo (or Pong); 0: no limit, as for --handshake-timeout')
+            [CompletionResult]::new('--call', '--call', [CompletionResultType]::ParameterName, 'Call METHOD over RPC and print the result (repeatable; replaces the echo check)')
+            [CompletionResult]::new('--params', '--params', [CompletionResultType]::ParameterName, 'JSON params of the --call it follows (a call without one sends no params)')
             [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)')
             [CompletionResult]::new('--keylog', '--keylog', [CompletionResultType]::ParameterName, 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--ping', '--ping', [CompletionResultType]::ParameterName, 'Send a Ping before the handshake and wait for the Pong')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the summary as JSON (schema sbrp.peer-client/1)')
+            [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Exchange bare SBRP Data payloads (echo check) instead of SBP and RPC')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -280,8 +285,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;peer;help' {
-            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
-            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -292,6 +297,105 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;peer;help;help' {
+            break
+        }
+        'sbrp;token' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('mint', 'mint', [CompletionResultType]::ParameterValue, 'Sign a relay token with an Ed25519 key file')
+            [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Decode a token without verifying it, and list every rule it breaks')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Run every validation step of authentication.md, in order (exit 0 valid, 1 invalid)')
+            [CompletionResult]::new('jwks', 'jwks', [CompletionResultType]::ParameterValue, 'Print the JWKS (JSON Web Key Set) of one or more key files')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'sbrp;token;mint' {
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Secret key file that signs the token (as `sbrp keygen` writes it), or `-` for stdin')
+            [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Who the token is for')
+            [CompletionResult]::new('--did', '--did', [CompletionResultType]::ParameterName, 'The daemon id the connection is routed to (`did`)')
+            [CompletionResult]::new('--sid', '--sid', [CompletionResultType]::ParameterName, 'Session id, decimal or 0x-hex, non-zero (clients only) [default: random]')
+            [CompletionResult]::new('--sub', '--sub', [CompletionResultType]::ParameterName, 'Principal (`sub`) [default: the daemon id for daemons, a random `client-…` for clients]')
+            [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Lifetime in seconds [default: 120 for clients (at most 300), 3600 for daemons]')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Issuer (`iss`); a relay checks it against its own --iss')
+            [CompletionResult]::new('--aud', '--aud', [CompletionResultType]::ParameterName, 'Audience (`aud`); repeat for several [default: sideband-relay]')
+            [CompletionResult]::new('--scp', '--scp', [CompletionResultType]::ParameterName, 'A scope (`scp`); repeat for several. Clients always get `session:create`; give `session:resume` to a daemon that resumes sessions')
+            [CompletionResult]::new('--kid', '--kid', [CompletionResultType]::ParameterName, 'Key id in the header [default: the key''s RFC 7638 JWK thumbprint, as `token jwks` lists it]')
+            [CompletionResult]::new('--lim-sessions', '--lim-sessions', [CompletionResultType]::ParameterName, '`lim.concurrent_sessions`: the most live sessions (at least 1)')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Relay region the token is bound to (`region`)')
+            [CompletionResult]::new('--iat', '--iat', [CompletionResultType]::ParameterName, 'Issue time, Unix seconds [default: now] (for tokens minted ahead, and tests)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the token to FILE (created 0600) instead of stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the token to FILE (created 0600) instead of stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an existing --output file')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print a JSON report with the header and claims (schema sbrp.token.mint/1)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;token;inspect' {
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the token (`-` for stdin)')
+            [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'Also check the signature against this JWKS file (step 4)')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (step 6 is skipped without it)')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Relay region (step 13 is skipped without it)')
+            [CompletionResult]::new('--at', '--at', [CompletionResultType]::ParameterName, 'Check as if the clock read this time, Unix seconds [default: now]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (schema sbrp.token.inspect/1)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;token;verify' {
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the token (`-` for stdin)')
+            [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'JWKS file with the issuer''s public keys (`sbrp token jwks` writes one)')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)')
+            [CompletionResult]::new('--aud', '--aud', [CompletionResultType]::ParameterName, 'Required audience')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Relay region (step 13 is skipped without it)')
+            [CompletionResult]::new('--at', '--at', [CompletionResultType]::ParameterName, 'Check as if the clock read this time, Unix seconds [default: now]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (schema sbrp.token.verify/1), on failure too')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;token;jwks' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print a JSON report (schema sbrp.token.jwks/1) wrapping the JWKS with each key''s source and fingerprint, instead of the bare JWKS')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;token;help' {
+            [CompletionResult]::new('mint', 'mint', [CompletionResultType]::ParameterValue, 'Sign a relay token with an Ed25519 key file')
+            [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Decode a token without verifying it, and list every rule it breaks')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Run every validation step of authentication.md, in order (exit 0 valid, 1 invalid)')
+            [CompletionResult]::new('jwks', 'jwks', [CompletionResultType]::ParameterValue, 'Print the JWKS (JSON Web Key Set) of one or more key files')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'sbrp;token;help;mint' {
+            break
+        }
+        'sbrp;token;help;inspect' {
+            break
+        }
+        'sbrp;token;help;verify' {
+            break
+        }
+        'sbrp;token;help;jwks' {
+            break
+        }
+        'sbrp;token;help;help' {
             break
         }
         'sbrp;bench' {
@@ -330,6 +434,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
             [CompletionResult]::new('decode', 'decode', [CompletionResultType]::ParameterValue, 'Decode a capture of SBRP frames, and decrypt it given the keys')
             [CompletionResult]::new('peer', 'peer', [CompletionResultType]::ParameterValue, 'A known-good SBRP echo daemon and test client for live interoperability tests')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure handshakes, AEAD, framing and the streaming decoder')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (roff)')
@@ -379,14 +484,33 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;help;peer' {
-            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)')
-            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session, send messages and verify the echoes')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)')
+            [CompletionResult]::new('client', 'client', [CompletionResultType]::ParameterValue, 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)')
             break
         }
         'sbrp;help;peer;daemon' {
             break
         }
         'sbrp;help;peer;client' {
+            break
+        }
+        'sbrp;help;token' {
+            [CompletionResult]::new('mint', 'mint', [CompletionResultType]::ParameterValue, 'Sign a relay token with an Ed25519 key file')
+            [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Decode a token without verifying it, and list every rule it breaks')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Run every validation step of authentication.md, in order (exit 0 valid, 1 invalid)')
+            [CompletionResult]::new('jwks', 'jwks', [CompletionResultType]::ParameterValue, 'Print the JWKS (JSON Web Key Set) of one or more key files')
+            break
+        }
+        'sbrp;help;token;mint' {
+            break
+        }
+        'sbrp;help;token;inspect' {
+            break
+        }
+        'sbrp;help;token;verify' {
+            break
+        }
+        'sbrp;help;token;jwks' {
             break
         }
         'sbrp;help;bench' {

@@ -15,6 +15,8 @@
 //! | [`handshake`] | client and daemon handshake, transcript, HKDF |
 //! | [`session`] | encryption in both directions with counters and the replay window |
 //! | [`replay`] | the sliding-bitmap replay window |
+//! | [`sbp`] | SBP v1 inside Data plaintexts: frame codec, Handshake payload, error-code registry |
+//! | [`rpc`] | the RPC envelope (`r`, `R`, `E`, `N`) carried in SBP Message frames |
 //! | [`aead`] | ChaCha20-Poly1305 backend (RustCrypto, or `ring` with the `ring` feature) |
 //! | [`error`] | the SBRP error codes of §5 |
 //! | [`token`] | relay tokens (EdDSA JWTs): claims, JWKS, the 16 validation steps, minting |
@@ -48,6 +50,8 @@ pub mod keylog;
 pub mod keys;
 pub mod randomart;
 pub mod replay;
+pub mod rpc;
+pub mod sbp;
 pub mod session;
 pub mod stream;
 pub mod token;

@@ -266,7 +266,7 @@ fn json_contract_fields() {
     assert_eq!(control["terminal"], false);
     let summary = v.last().unwrap();
     assert_eq!(summary["record"], "summary");
-    assert_eq!(summary["schema"], "sbrp.decode/1");
+    assert_eq!(summary["schema"], "sbrp.decode/2");
     assert_eq!(summary["frames"], 14);
     assert_eq!(summary["authenticated"], 7);
     assert_eq!(summary["complete"], true);

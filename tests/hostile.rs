@@ -168,9 +168,12 @@ fn junk_sessions_of_any_type_cannot_hide_tampering_or_replays() {
             String::from_utf8_lossy(&out.stderr)
         );
         let recs = ndjson(&out.stdout);
+        let real_sid = real.sid.to_string();
         let mine: Vec<&Value> = recs
             .iter()
-            .filter(|r| r["record"] == "frame" && r["session_id"] == real.sid.to_string())
+            .filter(|r| {
+                r["record"] == "frame" && r["session_id"].as_str() == Some(real_sid.as_str())
+            })
             .collect();
         assert_eq!(mine.len(), real.frames.len(), "shape {shape}");
         for (i, r) in mine.iter().enumerate() {

@@ -16,9 +16,9 @@ use super::exit::{CliError, CliResult};
 
 /// A cap in words: `4 KiB (4096 bytes)`.
 pub fn describe_cap(cap: u64) -> String {
-    let unit = if cap >= 1 << 20 && cap % (1 << 20) == 0 {
+    let unit = if cap >= 1 << 20 && cap.is_multiple_of(1 << 20) {
         format!("{} MiB", cap >> 20)
-    } else if cap >= 1 << 10 && cap % (1 << 10) == 0 {
+    } else if cap >= 1 << 10 && cap.is_multiple_of(1 << 10) {
         format!("{} KiB", cap >> 10)
     } else {
         return format!("{cap} bytes");

@@ -10,8 +10,10 @@
 
 pub mod dissect;
 pub mod framer;
+pub mod har;
 pub mod input;
 pub mod render;
+pub mod sbp_view;
 pub mod sessions;
 
 use std::io::{self, BufWriter, Read, Write};
@@ -37,10 +39,11 @@ const READ_SIZE: usize = 64 * 1024;
 /// Decode (and optionally decrypt) a capture of SBRP frames
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Input is a byte stream of concatenated SBRP frames, as a relay or an endpoint sends them.
-Diagnostics name the SBRP error code and the byte offset. Exit status: 0 when the input was
+Input is a byte stream of concatenated SBRP frames, as a relay or an endpoint sends them, or
+a browser's HAR export (its WebSocket messages; URLs are shown with the token redacted).
+Decrypted plaintexts are read as SBP frames and RPC envelopes. Diagnostics name the SBRP error code and the byte offset. Exit status: 0 when the input was
 readable (even with diagnostics), 1 when it was not, 6 with --strict when there was any
-diagnostic. `--format json` prints one object per frame, then a summary (schema sbrp.decode/1);
+diagnostic. `--format json` prints one object per frame, then a summary (schema sbrp.decode/2);
 the key-log format is under FILES in `sbrp man decode`.
 
 Limits: captures are read as streams of any size. A key log may hold at most 512 MiB, lines of
@@ -52,13 +55,15 @@ are counted exactly up to 100000. Reaching a state bound is a tracking_limit dia
 Examples:
   sbrp decode capture.bin
   sbrp selftest --keylog keys.log --capture cap.bin && sbrp decode --keylog keys.log cap.bin
-  sbrp decode --format ndjson --input hex frames.txt | jq .type")]
+  sbrp decode --format ndjson --input hex frames.txt | jq .type
+  sbrp decode --keylog keys.log page.har")]
 pub struct Args {
     /// The capture: a file, or - for standard input
     #[arg(value_name = "FILE", default_value = "-")]
     file: PathBuf,
 
-    /// Encoding of the input: auto detects hex text, then base64 text, else raw bytes
+    /// Encoding of the input: auto detects a HAR file (starts with `{`), hex text, then base64
+    /// text, else raw bytes
     #[arg(long = "input", value_enum, value_name = "KIND", default_value_t = InputKind::Auto)]
     input_kind: InputKind,
 
@@ -305,6 +310,9 @@ fn decode(
 
     *started = true;
     renderer.begin().map_err(broken)?;
+    if kind == InputKind::Har {
+        return har_input(out, args, reader, Vec::new(), &mut dissector, &mut renderer);
+    }
     let mut eof = false;
     while !eof && framer.fatal().is_none() {
         let n = match reader.read(&mut raw) {
@@ -323,6 +331,9 @@ fn decode(
         let mut chunk: &[u8] = &raw[..n];
         if kind == InputKind::Auto {
             pending.extend_from_slice(chunk);
+            if har::looks_like_har(&pending) == Some(true) {
+                return har_input(out, args, reader, pending, &mut dissector, &mut renderer);
+            }
             let decided = if eof {
                 Some(detect_final(&pending))
             } else {
@@ -408,7 +419,7 @@ fn decode(
         code,
         message: e.message().to_owned(),
     });
-    let summary = Summary::new(
+    let mut summary = Summary::new(
         &dissector.stats,
         input_name,
         stream_bytes,
@@ -416,12 +427,102 @@ fn decode(
         limits,
         error,
     );
+    add_sbp(&mut summary, &mut dissector);
     renderer.end(&summary).map_err(broken)?;
     renderer.writer().flush().map_err(broken)?;
 
     if let Some(err) = input_error {
         return Err(err);
     }
+    strict(out, args, &summary)
+}
+
+/// The summary's `sbp` and `rpc` objects, when any plaintext was read.
+fn add_sbp(summary: &mut Summary, dissector: &mut Dissector) {
+    if dissector.sbp.active() {
+        let (sbp, rpc) = dissector.sbp.finish();
+        summary.sbp = Some(sbp);
+        summary.rpc = Some(rpc);
+    }
+}
+
+/// A HAR file (R14): read whole (bounded), then every binary WebSocket message decoded.
+fn har_input<W: Write>(
+    out: &Output,
+    args: &Args,
+    reader: Box<dyn Read>,
+    mut bytes: Vec<u8>,
+    dissector: &mut Dissector,
+    renderer: &mut Renderer<W>,
+) -> Result<Exit, (&'static str, CliError)> {
+    let broken = |e: io::Error| ("write_failed", stdout_error(e));
+    let limit = har::MAX_HAR_BYTES;
+    let fail =
+        |code: &'static str, err: CliError, dissector: &Dissector, renderer: &mut Renderer<W>| {
+            // The document is open: close it with a summary that carries the error.
+            let summary = Summary::new(
+                &dissector.stats,
+                "har",
+                0,
+                Vec::new(),
+                Vec::new(),
+                Some(InputError {
+                    code,
+                    message: err.message().to_owned(),
+                }),
+            );
+            renderer
+                .end(&summary)
+                .and_then(|()| renderer.writer().flush())
+                .map_err(broken)?;
+            Err((code, err))
+        };
+    if let Err(e) = reader
+        .take(limit + 1 - bytes.len() as u64)
+        .read_to_end(&mut bytes)
+    {
+        let err = CliError::error(format!("cannot read the HAR file: {e}"));
+        return fail("read_failed", err, dissector, renderer);
+    }
+    if bytes.len() as u64 > limit {
+        let err = CliError::error(format!("the HAR file is larger than {} MiB", limit >> 20))
+            .hint("export only the WebSocket requests from the browser's network panel");
+        return fail("read_failed", err, dissector, renderer);
+    }
+    let outcome = match har::run(&bytes, dissector, renderer).map_err(broken)? {
+        Ok(o) => o,
+        Err(why) => {
+            let err = CliError::error(format!(
+                "the input starts like JSON but is not a HAR file: {}",
+                escape(&why)
+            ))
+            .hint("export with \"Save all as HAR with content\"; pass --input raw, hex or base64 for other captures");
+            return fail("unknown_input", err, dissector, renderer);
+        }
+    };
+    for s in &outcome.sockets {
+        for n in &s.notes {
+            out.note(&format!("socket {}: {}", s.socket, escape(n)));
+        }
+    }
+    let limits = dissector.limit_diagnostics();
+    dissector.count_stream(&limits);
+    let mut summary = Summary::new(
+        &dissector.stats,
+        "har",
+        outcome.bytes,
+        outcome.diagnostics,
+        limits,
+        None,
+    );
+    summary.sockets = Some(outcome.sockets);
+    add_sbp(&mut summary, dissector);
+    renderer.end(&summary).map_err(broken)?;
+    renderer.writer().flush().map_err(broken)?;
+    strict(out, args, &summary)
+}
+
+fn strict(out: &Output, args: &Args, summary: &Summary) -> Result<Exit, (&'static str, CliError)> {
     if args.strict && summary.diagnostics_total > 0 {
         out.eprintln(&format!(
             "sbrp: {} {} diagnostic{} (--strict)",

@@ -506,3 +506,44 @@ pub fn read_file(path: &Path) -> CliResult<(std::fs::Metadata, zeroize::Zeroizin
     let bytes = read_limited(file, meta.len(), &escape_path(path))?;
     Ok((meta, bytes))
 }
+
+/// After a secret was written to stdout: true when stdout is a pipe whose reader went away
+/// while bytes were still unread in it (`sbrp keygen -o - | head -0`), i.e. the secret is
+/// lost although every write succeeded. Waits up to 200 ms for a live reader to take the
+/// bytes; a reader that is still alive and slower than that is given the benefit of the doubt.
+pub fn stdout_pipe_lost_unread() -> bool {
+    #[cfg(unix)]
+    {
+        use rustix::event::{PollFd, PollFlags, poll};
+        use std::os::fd::AsFd;
+        let stdout = std::io::stdout();
+        let fd = stdout.as_fd();
+        let is_pipe = rustix::fs::fstat(fd)
+            .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo)
+            .unwrap_or(false);
+        if !is_pipe {
+            return false;
+        }
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(200);
+        loop {
+            let unread = rustix::io::ioctl_fionread(fd).unwrap_or(0);
+            if unread == 0 {
+                return false;
+            }
+            let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+            let zero = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            if poll(&mut fds, Some(&zero)).is_ok() && fds[0].revents().contains(PollFlags::ERR) {
+                return true; // the read end is closed with our bytes still in the pipe
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    #[cfg(not(unix))]
+    false
+}

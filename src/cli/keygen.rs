@@ -120,19 +120,25 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     })?;
     let secret = keyfile::encode_secret(&pair, args.format.secret_format());
     if to_stdout {
+        let lost = || {
+            CliError::error(
+                "the new secret key could not be written whole to standard output (the \
+                 reader closed it); the key is lost",
+            )
+            .hint("send it to a file (`-o FILE`) or to a reader that takes all of it")
+        };
         out.print(&secret).map_err(|e| {
             if e.is_quiet() {
                 // A closed pipe is quiet for data that can be printed again, not for a new
                 // secret key: it is lost.
-                CliError::error(
-                    "the new secret key could not be written whole to standard output (the \
-                     reader closed it); the key is lost",
-                )
-                .hint("send it to a file (`-o FILE`) or to a reader that takes all of it")
+                lost()
             } else {
                 e
             }
         })?;
+        if fsutil::stdout_pipe_lost_unread() {
+            return Err(lost());
+        }
     } else {
         fsutil::write_file(&path, secret.as_bytes(), rules)?;
     }

@@ -176,6 +176,16 @@ pub struct FrameRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_hex: Option<String>,
 
+    /// The plaintext read as an SBP frame (`sbp_view`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbp: Option<super::sbp_view::SbpView>,
+    /// Where the frame came from in a browser capture (`har`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<super::har::WsInfo>,
+    /// Remarks that are not rule violations (a plaintext that is not SBP, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+
     /// Every rule this frame breaks.
     pub diagnostics: Vec<Diagnostic>,
     /// The field layout (`-v` only).
@@ -258,6 +268,10 @@ pub struct Dissector {
     scratch: Vec<u8>,
     /// Fill `plaintext_hex`/`plaintext_utf8` (JSON) rather than only `plaintext`.
     pub json: bool,
+    /// The SBP/RPC layer inside the plaintexts.
+    pub sbp: super::sbp_view::SbpTracker,
+    /// Capture time of the frame being dissected (seconds), when the capture has times.
+    pub now: Option<f64>,
 }
 
 /// Lower-case hex. `hex::encode` builds its string one `char` at a time, which dominated
@@ -282,6 +296,8 @@ impl Dissector {
             stats: Stats::default(),
             scratch: Vec::new(),
             json: false,
+            sbp: Default::default(),
+            now: None,
         }
     }
 
@@ -354,6 +370,22 @@ impl Dissector {
             FrameType::Signal => self.signal(&mut rec, &raw, sid, payload_at),
             FrameType::Ping | FrameType::Pong => ping(&mut rec, &raw, payload_at),
             FrameType::Control => control(&mut rec, &raw, payload_at),
+        }
+        if let (Some(pt), Some(direction)) = (rec.plaintext.take(), rec.direction) {
+            let at = super::sbp_view::At {
+                sid,
+                direction: if direction == Direction::ClientToDaemon.name() {
+                    Direction::ClientToDaemon
+                } else {
+                    Direction::DaemonToClient
+                },
+                index,
+                base: payload_at + NONCE_LEN as u64,
+                time: self.now,
+                fields: self.cfg.fields,
+            };
+            self.sbp.inspect(&mut rec, &pt, &at);
+            rec.plaintext = Some(pt);
         }
         self.finish(rec)
     }
@@ -555,6 +587,7 @@ impl Dissector {
             stats,
             scratch,
             json,
+            ..
         } = self;
         let frame_at = at - HEADER_LEN as u64;
         let Some(state) = session(sessions, cfg.keylog.as_ref(), sid, frame_at) else {

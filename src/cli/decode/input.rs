@@ -20,6 +20,8 @@ pub enum InputKind {
     Hex,
     /// Base64, standard or URL-safe (whitespace, newlines and `#` comments allowed).
     Base64,
+    /// A browser's HAR file: the binary messages of its WebSockets (auto: input starting `{`).
+    Har,
 }
 
 impl InputKind {
@@ -30,6 +32,7 @@ impl InputKind {
             Self::Raw => "raw",
             Self::Hex => "hex",
             Self::Base64 => "base64",
+            Self::Har => "har",
         }
     }
 }
@@ -187,7 +190,7 @@ pub fn confirm(kind: InputKind, prefix: &[u8]) -> Result<InputKind, String> {
         InputKind::Hex => &[InputKind::Hex, InputKind::Base64, InputKind::Raw],
         InputKind::Base64 => &[InputKind::Base64, InputKind::Hex, InputKind::Raw],
         // Binary input is raw: the framer reports a bad first header itself.
-        InputKind::Raw | InputKind::Auto => return Ok(kind),
+        InputKind::Raw | InputKind::Auto | InputKind::Har => return Ok(kind),
     };
     let mut tried = Vec::new();
     for &k in order {
@@ -227,7 +230,7 @@ impl TextDecoder {
         match kind {
             InputKind::Hex => Some(Self::Hex(HexDecoder::default())),
             InputKind::Base64 => Some(Self::Base64(Base64Decoder::default())),
-            InputKind::Raw | InputKind::Auto => None,
+            InputKind::Raw | InputKind::Auto | InputKind::Har => None,
         }
     }
 

@@ -15,7 +15,7 @@ use crate::cli::escape::{escape, needs_escape};
 use crate::cli::output::harden_json;
 
 /// The version of the JSON schema (`docs/decode-json.md`).
-pub const SCHEMA: &str = "sbrp.decode/1";
+pub const SCHEMA: &str = "sbrp.decode/2";
 
 /// The `--format` flag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -73,6 +73,15 @@ pub struct Summary {
     pub complete: bool,
     /// Diagnostics of the stream itself (an untrustworthy header, a truncated tail).
     pub diagnostics: Vec<Diagnostic>,
+    /// The SBP layer, when any plaintext was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbp: Option<super::sbp_view::SbpSummary>,
+    /// RPC pairing, when any plaintext was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpc: Option<super::sbp_view::RpcSummary>,
+    /// The WebSocket sockets of a HAR input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sockets: Option<Vec<super::har::SocketSummary>>,
 }
 
 /// The summary's `error`: the input could not be read or parsed.
@@ -127,6 +136,9 @@ impl Summary {
             complete: stream.is_empty() && error.is_none(),
             error,
             diagnostics: stream.into_iter().chain(limits).collect(),
+            sbp: None,
+            rpc: None,
+            sockets: None,
         }
     }
 }
@@ -169,6 +181,15 @@ impl<W: Write> Renderer<W> {
     /// The writer (to flush it).
     pub fn writer(&mut self) -> &mut W {
         &mut self.w
+    }
+
+    /// A section heading (text only: JSON frames carry their `websocket` object).
+    pub fn section(&mut self, line: &str) -> io::Result<()> {
+        if self.format == Format::Text {
+            let line = self.bold(line);
+            writeln!(self.w, "{line}")?;
+        }
+        Ok(())
     }
 
     /// Writes what comes before the first frame.
@@ -231,6 +252,9 @@ impl<W: Write> Renderer<W> {
                 for d in &rec.diagnostics {
                     self.text_diag(&mut s, d);
                 }
+                for n in &rec.notes {
+                    let _ = writeln!(s, "      note: {}", escape(n));
+                }
                 self.w.write_all(s.as_bytes())
             }
         }
@@ -268,6 +292,12 @@ impl<W: Write> Renderer<W> {
             r.session_id,
             r.length
         );
+        if let Some(ws) = &r.websocket {
+            let _ = write!(s, " ws#{} {}", ws.socket, ws.direction);
+            if let Some(t) = ws.time {
+                let _ = write!(s, " t={t:.3}");
+            }
+        }
         if let Some(k) = &r.client_ephemeral_key {
             let _ = write!(s, " client_ephemeral={k}");
         }
@@ -318,8 +348,14 @@ impl<W: Write> Renderer<W> {
         match r.authenticated {
             Some(true) => {
                 let _ = write!(s, " {}", self.paint("authenticated", Color::Green));
-                if let Some(pt) = &r.plaintext {
-                    let _ = write!(s, " {}", plaintext_text(pt));
+                match (&r.sbp, &r.plaintext) {
+                    (Some(v), _) => {
+                        let _ = write!(s, " {}", super::sbp_view::text(v, |t| self.bold(t)));
+                    }
+                    (None, Some(pt)) => {
+                        let _ = write!(s, " {}", plaintext_text(pt));
+                    }
+                    _ => {}
                 }
             }
             Some(false) => {
@@ -415,8 +451,29 @@ impl<W: Write> Renderer<W> {
                 .map(|o| PALETTE[o % PALETTE.len()])
         });
         if let Some(pt) = &r.plaintext {
+            let spans = r.sbp.as_ref().map(|v| v.fields.as_slice()).unwrap_or(&[]);
             let _ = writeln!(s, "        plaintext ({} bytes):", pt.len());
-            self.hexdump(s, pt, 0, |_| None);
+            let mut owner = vec![usize::MAX; pt.len()];
+            for (i, f) in spans.iter().enumerate() {
+                let color = PALETTE[i % PALETTE.len()];
+                let end = (f.offset + f.length).min(pt.len());
+                owner[f.offset.min(end)..end].fill(i);
+                let _ = writeln!(
+                    s,
+                    "        {} +{:<5} {:>5}  {}",
+                    self.paint(&format!("{:<22}", f.name), color),
+                    f.offset,
+                    f.length,
+                    field_value(&pt[f.offset.min(end)..end])
+                );
+            }
+            self.hexdump(s, pt, 0, |i| {
+                owner
+                    .get(i)
+                    .copied()
+                    .filter(|&o| o != usize::MAX)
+                    .map(|o| PALETTE[o % PALETTE.len()])
+            });
         }
     }
 
@@ -545,6 +602,9 @@ impl<W: Write> Renderer<W> {
                 list.join(", ")
             );
         }
+        if let Some(sbp) = &m.sbp {
+            super::sbp_view::text_summary(s, sbp, m.rpc.as_ref());
+        }
         for d in &m.diagnostics {
             let _ = writeln!(
                 s,
@@ -554,6 +614,26 @@ impl<W: Write> Renderer<W> {
                 escape(&d.message)
             );
         }
+    }
+}
+
+/// A field's bytes: printable UTF-8 quoted, else hex; long ones cut.
+fn field_value(value: &[u8]) -> String {
+    if let Ok(t) = std::str::from_utf8(value)
+        && !value.is_empty()
+        && !t.chars().any(needs_escape)
+    {
+        let mut end = t.len().min(48);
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        let more = if end < t.len() { "…" } else { "" };
+        return format!("\"{}\"{more} ({} bytes)", escape(&t[..end]), value.len());
+    }
+    if value.len() <= 16 {
+        hex::encode(value)
+    } else {
+        format!("{}… ({} bytes)", hex::encode(&value[..16]), value.len())
     }
 }
 

@@ -61,6 +61,10 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
 
+    /// Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)
+    #[arg(long)]
+    raw: bool,
+
     /// Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text
     #[arg(long)]
     json: bool,
@@ -146,6 +150,11 @@ pub enum Event {
     },
     /// A frame that needs no answer or cannot be answered.
     Ignored { session: u64, what: String },
+    /// SBP/RPC inside a session (not `--raw`).
+    Sbp {
+        session: u64,
+        report: super::sbp_handler::Report,
+    },
     /// A Control frame arrived (from a relay).
     Control {
         session: u64,
@@ -184,6 +193,24 @@ impl Event {
             Event::Ignored { session, what } => json!({
                 "event": "ignored", "session_id": session.to_string(), "message": what,
             }),
+            Event::Sbp { session, report } => {
+                use super::sbp_handler::Report;
+                let sid = session.to_string();
+                match report {
+                    Report::Handshake { peer_id } => {
+                        json!({"event": "sbp_handshake", "session_id": sid, "peer_id": peer_id})
+                    }
+                    Report::Call { method, code } => {
+                        json!({"event": "rpc", "session_id": sid, "method": method, "error_code": code})
+                    }
+                    Report::Fault { code, message } => {
+                        json!({"event": "sbp_fault", "session_id": sid, "code": code, "message": message})
+                    }
+                    Report::Note(m) => {
+                        json!({"event": "sbp_note", "session_id": sid, "message": m})
+                    }
+                }
+            }
             Event::Control {
                 session,
                 code,
@@ -215,6 +242,30 @@ impl Event {
                 }
             ),
             Event::Echo { session, len } => format!("session {session}: echoed {len} bytes"),
+            Event::Sbp { session, report } => {
+                use super::sbp_handler::Report;
+                match report {
+                    Report::Handshake { peer_id } => {
+                        format!("session {session}: SBP handshake from {}", escape(peer_id))
+                    }
+                    Report::Call { method, code: None } => {
+                        format!("session {session}: rpc {} answered", escape(method))
+                    }
+                    Report::Call {
+                        method,
+                        code: Some(c),
+                    } => format!(
+                        "session {session}: rpc {} answered with error {c} ({})",
+                        escape(method),
+                        sbrp::sbp::WireCode::describe(*c)
+                    ),
+                    Report::Fault { code, message } => format!(
+                        "session {session}: SBP {code}: {}; session closed",
+                        escape(message)
+                    ),
+                    Report::Note(m) => format!("session {session}: {m}"),
+                }
+            }
             Event::Ping { len } => format!("answered a Ping ({len} bytes) with a Pong"),
             Event::SessionFailed {
                 session,
@@ -256,6 +307,8 @@ pub struct DaemonConn {
     sessions: HashMap<u64, Session>,
     decoder: StreamDecoder,
     handshakes: u64,
+    /// SBP handlers; `None` with `--raw` (bare echo).
+    sbp: Option<super::sbp_handler::SbpSessions>,
     limits: Limits,
     budget: Budget,
     /// HandshakeInits refused, per reason (max sessions, rate).
@@ -285,6 +338,7 @@ impl DaemonConn {
             sessions: HashMap::new(),
             decoder: StreamDecoder::new(),
             handshakes: 0,
+            sbp: None,
             limits,
             budget: Budget {
                 tokens: f64::from(limits.handshake_rate),
@@ -292,6 +346,12 @@ impl DaemonConn {
             },
             refused: [0; 2],
         }
+    }
+
+    /// Speak SBP and RPC in every session (the default of `sbrp peer daemon`).
+    pub fn with_sbp(mut self, daemon_id: &str) -> Self {
+        self.sbp = Some(super::sbp_handler::SbpSessions::new(daemon_id));
+        self
     }
 
     /// Refills the handshake budget for the time passed since the last tick.
@@ -339,6 +399,7 @@ impl DaemonConn {
             sessions,
             decoder,
             handshakes,
+            sbp,
             limits,
             budget,
             refused,
@@ -376,6 +437,7 @@ impl DaemonConn {
                 keylog.as_deref(),
                 sessions,
                 handshakes,
+                sbp.as_mut(),
                 located,
                 out,
                 events,
@@ -390,17 +452,52 @@ impl DaemonConn {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn handle(
     daemon: &Daemon,
     keylog: Option<&KeyLog>,
     sessions: &mut HashMap<u64, Session>,
     handshakes: &mut u64,
+    sbp: Option<&mut super::sbp_handler::SbpSessions>,
     located: Located<'_>,
     out: &mut Vec<u8>,
     events: &mut impl FnMut(Event),
 ) {
     let raw = located.frame;
     let sid = raw.session_id();
+    if raw.frame_type() == FrameType::Data
+        && let Some(sbp) = sbp
+    {
+        let Some(session) = sessions.get_mut(&sid) else {
+            events(Event::Ignored {
+                session: sid,
+                what: "a Data frame for a session without a handshake".into(),
+            });
+            return;
+        };
+        match session.decrypt(raw.payload()) {
+            Ok(pt) => {
+                let keep = sbp.data(sid, session, &pt, out, &mut |report| {
+                    events(Event::Sbp {
+                        session: sid,
+                        report,
+                    })
+                });
+                if !keep {
+                    sessions.remove(&sid);
+                }
+            }
+            Err(e) => {
+                sessions.remove(&sid);
+                events(Event::SessionFailed {
+                    session: sid,
+                    code: e.code(),
+                    message: after_code(&e.to_string()),
+                });
+            }
+        }
+        return;
+    }
     // The Data fast path: decrypt and re-encrypt in the output buffer, no allocation.
     if raw.frame_type() == FrameType::Data {
         let Some(session) = sessions.get_mut(&sid) else {
@@ -468,6 +565,13 @@ fn handle(
                     });
                 }
                 Frame::HandshakeAccept(accept).encode_into(out);
+                let mut session = session;
+                if let Some(sbp) = sbp
+                    && let Some(hello) =
+                        sbp.opened(sid, &mut session, |k| k == sid || sessions.contains_key(&k))
+                {
+                    out.extend_from_slice(&hello);
+                }
                 let replaced = sessions.insert(sid, session).is_some();
                 *handshakes += 1;
                 events(Event::Handshake {
@@ -731,6 +835,11 @@ pub fn run(out: &Output, args: Args) -> CliResult {
             );
         }
         let conn = DaemonConn::with_limits(daemon, keylog, limits);
+        let conn = if args.raw {
+            conn
+        } else {
+            conn.with_sbp(&args.daemon_id)
+        };
         return match serve(
             Transport::stdio(),
             conn,
@@ -825,6 +934,11 @@ pub fn run(out: &Output, args: Args) -> CliResult {
             };
             active.fetch_add(1, Ordering::SeqCst);
             let conn = DaemonConn::with_limits(daemon.clone(), keylog.clone(), limits);
+            let conn = if args.raw {
+                conn
+            } else {
+                conn.with_sbp(&args.daemon_id)
+            };
             let (active, log, common) = (active.clone(), &log, &args.common);
             let idle = args.idle_timeout;
             scope.spawn(move || {
