@@ -343,18 +343,18 @@ fn mint(out: &Output, a: MintArgs) -> CliResult {
     }
     let summary = match claims.sid {
         Some(sid) => format!(
-            "{} token for did {}, sid {} (0x{:016x}), expires in {}",
+            "{} token for did {}, sid {} (0x{:016x}), {}",
             role,
             escape(&claims.did),
             sid.get(),
             sid.get(),
-            human_duration(ttl)
+            time_left(claims.exp, now())
         ),
         None => format!(
-            "{} token for did {}, expires in {}",
+            "{} token for did {}, {}",
             role,
             escape(&claims.did),
-            human_duration(ttl)
+            time_left(claims.exp, now())
         ),
     };
     if a.json {
