@@ -116,7 +116,8 @@ fn a_handshake_flood_on_stdin_is_refused_and_the_open_session_still_served() {
         // The real session first, then a flood of 300,000 new sessions, then the real
         // session's Data: written by a thread while the daemon's output is read.
         let mut child = Command::new(bin())
-            .args(["peer", "daemon", "--daemon-id", "d", "--key"])
+            // --raw: the test speaks bare SBRP Data (an echo), not SBP.
+            .args(["peer", "daemon", "--raw", "--daemon-id", "d", "--key"])
             .arg(&key)
             .args(&extra)
             .stdin(Stdio::piped())
@@ -179,6 +180,7 @@ fn listen(key: &Path, extra: &[&str]) -> Listener {
         .args([
             "peer",
             "daemon",
+            "--raw",
             "--daemon-id",
             "d",
             "--listen",
