@@ -19,6 +19,8 @@
 //! | [`rpc`] | the RPC envelope (`r`, `R`, `E`, `N`) carried in SBP Message frames |
 //! | [`aead`] | ChaCha20-Poly1305 backend (RustCrypto, or `ring` with the `ring` feature) |
 //! | [`error`] | the SBRP error codes of §5 |
+//! | [`endpoint`] | the daemon's session table (sans-I/O): frames in, frames and events out, bounded by `max_sessions` |
+//! | `relay_client` | (feature `relay-client`) daemons and clients on a relay over WebSocket: connect, reconnect with backoff, token sources, wss |
 //! | [`token`] | relay tokens (EdDSA JWTs): claims, JWKS, the 16 validation steps, minting |
 //! | [`ws`] | one frame per WebSocket message: size limit, text refusal, R6 close codes |
 //!
@@ -42,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod aead;
+pub mod endpoint;
 pub mod error;
 pub mod frame;
 pub mod handshake;
@@ -49,6 +52,8 @@ pub mod keyfile;
 pub mod keylog;
 pub mod keys;
 pub mod randomart;
+#[cfg(feature = "relay-client")]
+pub mod relay_client;
 pub mod replay;
 pub mod rpc;
 pub mod sbp;

@@ -840,3 +840,44 @@ fn declining_at_the_prompt_gets_a_hint_for_someone_at_a_terminal() {
         stderr(&out)
     );
 }
+
+#[test]
+fn peer_client_in_stdio_mode_keeps_json_off_the_wire() {
+    let home = Home::new();
+    // A key that does not decode fails before any frame; stdout (the wire) stays empty.
+    let out = home
+        .sbrp()
+        .args([
+            "peer",
+            "client",
+            "--daemon-id",
+            "d",
+            "--identity-key",
+            "nope",
+            "--json",
+        ])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    // With --exec, stdout is free: the failure document is printed there.
+    let out = home
+        .sbrp()
+        .args([
+            "peer",
+            "client",
+            "--daemon-id",
+            "d",
+            "--identity-key",
+            "nope",
+            "--json",
+        ])
+        .args(["--exec", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema"], "sbrp.error/1");
+    assert_eq!(v["command"], "peer client");
+}

@@ -116,7 +116,6 @@ fn a_handshake_flood_on_stdin_is_refused_and_the_open_session_still_served() {
         // The real session first, then a flood of 300,000 new sessions, then the real
         // session's Data: written by a thread while the daemon's output is read.
         let mut child = Command::new(bin())
-            // --raw: the test speaks bare SBRP Data (an echo), not SBP.
             .args(["peer", "daemon", "--raw", "--daemon-id", "d", "--key"])
             .arg(&key)
             .args(&extra)
@@ -180,6 +179,7 @@ fn listen(key: &Path, extra: &[&str]) -> Listener {
         .args([
             "peer",
             "daemon",
+            // These tests check limits with bare echoes (SBP is tested in peer_sbp.rs).
             "--raw",
             "--daemon-id",
             "d",

@@ -338,7 +338,8 @@ impl Output {
 
 /// The name of the (sub)command (`"pin remove"`) when it was asked for JSON on stdout
 /// (`--json`, or `--format json|ndjson`), from the parsed arguments. Left out: `peer daemon`
-/// (its JSON is the log on stderr and its stdout may be the wire) and `decode` (it streams
+/// (its JSON is the log on stderr and its stdout may be the wire), `peer client` in stdio
+/// mode (stdout is the wire), and `decode` (it streams
 /// its own documents and ends them with a summary that carries `ok` and the error, on
 /// failure too).
 pub fn json_command(matches: &clap::ArgMatches) -> Option<String> {
@@ -357,7 +358,14 @@ pub fn json_command(matches: &clap::ArgMatches) -> Option<String> {
             .flatten()
             .is_some_and(|mut v| v.any(|f| f == "json" || f == "ndjson"));
     let command = names.join(" ");
-    ((json_flag || json_format) && command != "peer daemon" && command != "decode")
+    // `peer client` without --connect or --exec speaks on stdin/stdout: stdout is the wire,
+    // and its report goes to stderr.
+    let has = |id: &str| matches!(leaf.try_get_raw(id), Ok(Some(_)));
+    let wire_on_stdout = command == "peer client" && !has("connect") && !has("exec");
+    ((json_flag || json_format)
+        && command != "peer daemon"
+        && command != "decode"
+        && !wire_on_stdout)
         .then_some(command)
 }
 

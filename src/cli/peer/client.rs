@@ -734,7 +734,7 @@ fn pair_calls(
     out
 }
 
-/// The next SBP plaintext of the session, before `deadline`.
+/// The next SBP plaintext of the session, before `deadline` (`None`: no limit).
 fn next_plaintext(
     conn: &mut Conn<'_>,
     session: &mut sbrp::Session,
