@@ -45,6 +45,8 @@ pub mod keyfile;
 pub mod keylog;
 pub mod keys;
 pub mod randomart;
+#[cfg(feature = "relay")]
+pub mod relay;
 pub mod replay;
 pub mod session;
 pub mod stream;
