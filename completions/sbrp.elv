@@ -30,16 +30,18 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand decode 'Decode a capture of SBRP frames, and decrypt it given the keys'
             cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
+            cand token 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS'
             cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;selftest'= {
-            cand --keylog 'Append the loopback session''s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE'
-            cand --capture 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)'
+            cand --keylog 'Append the loopback session''s keys to FILE (key-log format, see FILES), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE'
+            cand --capture 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`); an existing FILE is replaced only with --force, a symbolic link never'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
+            cand --force 'Replace an existing --capture file'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -61,7 +63,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --format 'Output format'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Same as --format json'
-            cand --seed 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is refused as ambiguous: it could be a public key)'
+            cand --seed 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is a public key, printed normalised with a note)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -79,6 +81,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;pin'= {
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -95,6 +98,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;pin;add'= {
             cand --comment 'A note stored with the pin'
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print the outcome as JSON'
             cand -h 'Print help (see more with ''--help'')'
@@ -105,6 +109,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;pin;replace'= {
             cand --comment 'A new note (default: keep the old one)'
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand -y 'Do not ask for confirmation (required when stdin is not a terminal)'
             cand --yes 'Do not ask for confirmation (required when stdin is not a terminal)'
@@ -117,6 +122,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;pin;check'= {
             cand --policy 'What to do with an unknown daemon'
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print the outcome as JSON'
             cand -h 'Print help (see more with ''--help'')'
@@ -126,6 +132,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;pin;list'= {
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print the pin file as JSON (same shape as the file)'
             cand -h 'Print help (see more with ''--help'')'
@@ -135,6 +142,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;pin;show'= {
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print it as JSON'
             cand -h 'Print help (see more with ''--help'')'
@@ -144,6 +152,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;pin;remove'= {
             cand --pins 'The pin file [default: <config dir>/pins.json]'
+            cand --wait 'Seconds a change waits for the pin file''s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print the removed pin as JSON'
             cand -h 'Print help (see more with ''--help'')'
@@ -175,14 +184,15 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;pin;help;help'= {
         }
         &'sbrp;decode'= {
-            cand --input 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes'
+            cand --input 'Encoding of the input: auto detects a HAR file (starts with `{`), hex text, then base64 text, else raw bytes'
             cand --format 'Output format'
-            cand --keylog 'Decrypt Data frames with the keys of this key log (see docs/keylog.md)'
+            cand --keylog 'Decrypt Data frames with the keys of this key log (format: FILES below)'
             cand --daemon-id 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures'
             cand --client-ephemeral 'The client''s X25519 ephemeral secret (64 hex digits, or @FILE to read them from a file so the secret stays out of the process list): derive the keys of the captured handshake that used it, then decrypt'
             cand --daemon-ephemeral 'The daemon''s X25519 ephemeral secret (64 hex digits or @FILE), as --client-ephemeral'
             cand --pins 'Pin file: say whether the daemon''s identity key matches its pin (needs --daemon-id)'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'The same as --format json'
             cand -v 'Show every field with its offset and length, and a hex dump coloured by field'
             cand --verbose 'Show every field with its offset and length, and a hex dump coloured by field'
             cand --strict 'Exit with status 6 when there is any diagnostic'
@@ -197,8 +207,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-            cand client 'Open a session, send messages and verify the echoes'
+            cand daemon 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;peer;daemon'= {
@@ -206,9 +216,13 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --daemon-id 'The daemon id clients ask for (part of what the daemon signs)'
             cand --listen 'Serve TCP connections on HOST:PORT instead of stdin/stdout (port 0 picks one; the address is printed on stderr)'
             cand --max-connections 'With --listen: the most connections served at once (more are closed at once)'
+            cand --max-sessions 'The most sessions one connection may hold; a HandshakeInit for a new session beyond it gets no accept (it is logged and counted)'
+            cand --idle-timeout 'Close a connection that sent nothing for this long (0: never)'
+            cand --handshake-rate 'Handshakes answered per second on one connection, with a burst of as many (0: no limit); a HandshakeInit over the budget is refused at once, never queued'
             cand --handshake-timeout 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)'
             cand --keylog 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --raw 'Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)'
             cand --json 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text'
             cand -q 'Print only errors on stderr'
             cand --quiet 'Print only errors on stderr'
@@ -226,13 +240,16 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --message 'A message to send (repeatable); its echo must match byte for byte'
             cand --count 'Also send N generated messages of sizes from 0 to 65508 bytes'
             cand --connect 'Connect to HOST:PORT instead of using stdin/stdout'
-            cand --exec 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand'
-            cand --timeout 'Seconds to wait for each echo (or Pong)'
+            cand --exec 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh''s ProxyCommand. CMD runs in its own process group, ended as a whole when the client ends (so it cannot read the terminal: use ssh keys or an agent, not a password prompt)'
+            cand --timeout 'Seconds to wait for each echo (or Pong); 0: no limit, as for --handshake-timeout'
+            cand --call 'Call METHOD over RPC and print the result (repeatable; replaces the echo check)'
+            cand --params 'JSON params of the --call it follows (a call without one sends no params)'
             cand --handshake-timeout 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)'
             cand --keylog 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --ping 'Send a Ping before the handshake and wait for the Pong'
             cand --json 'Print the summary as JSON (schema sbrp.peer-client/1)'
+            cand --raw 'Exchange bare SBRP Data payloads (echo check) instead of SBP and RPC'
             cand -q 'Print only errors on stderr'
             cand --quiet 'Print only errors on stderr'
             cand -h 'Print help (see more with ''--help'')'
@@ -241,8 +258,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --version 'Print version'
         }
         &'sbrp;peer;help'= {
-            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-            cand client 'Open a session, send messages and verify the echoes'
+            cand daemon 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sbrp;peer;help;daemon'= {
@@ -250,6 +267,94 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;peer;help;client'= {
         }
         &'sbrp;peer;help;help'= {
+        }
+        &'sbrp;token'= {
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand mint 'Sign a relay token with an Ed25519 key file'
+            cand inspect 'Decode a token without verifying it, and list every rule it breaks'
+            cand verify 'Run every validation step of authentication.md, in order (exit 0 valid, 1 invalid)'
+            cand jwks 'Print the JWKS (JSON Web Key Set) of one or more key files'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;token;mint'= {
+            cand --key 'Secret key file that signs the token (as `sbrp keygen` writes it), or `-` for stdin'
+            cand --role 'Who the token is for'
+            cand --did 'The daemon id the connection is routed to (`did`)'
+            cand --sid 'Session id, decimal or 0x-hex, non-zero (clients only) [default: random]'
+            cand --sub 'Principal (`sub`) [default: the daemon id for daemons, a random `client-…` for clients]'
+            cand --ttl 'Lifetime in seconds [default: 120 for clients (at most 300), 3600 for daemons]'
+            cand --iss 'Issuer (`iss`); a relay checks it against its own --iss'
+            cand --aud 'Audience (`aud`); repeat for several [default: sideband-relay]'
+            cand --scp 'A scope (`scp`); repeat for several. Clients always get `session:create`; give `session:resume` to a daemon that resumes sessions'
+            cand --kid 'Key id in the header [default: the key''s RFC 7638 JWK thumbprint, as `token jwks` lists it]'
+            cand --lim-sessions '`lim.concurrent_sessions`: the most live sessions (at least 1)'
+            cand --region 'Relay region the token is bound to (`region`)'
+            cand --iat 'Issue time, Unix seconds [default: now] (for tokens minted ahead, and tests)'
+            cand -o 'Write the token to FILE (created 0600) instead of stdout'
+            cand --output 'Write the token to FILE (created 0600) instead of stdout'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --force 'Replace an existing --output file'
+            cand --json 'Print a JSON report with the header and claims (schema sbrp.token.mint/1)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;token;inspect'= {
+            cand --token-file 'File holding the token (`-` for stdin)'
+            cand --jwks 'Also check the signature against this JWKS file (step 4)'
+            cand --iss 'Expected issuer (step 6 is skipped without it)'
+            cand --region 'Relay region (step 13 is skipped without it)'
+            cand --at 'Check as if the clock read this time, Unix seconds [default: now]'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print JSON (schema sbrp.token.inspect/1)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;token;verify'= {
+            cand --token-file 'File holding the token (`-` for stdin)'
+            cand --jwks 'JWKS file with the issuer''s public keys (`sbrp token jwks` writes one)'
+            cand --iss 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)'
+            cand --aud 'Required audience'
+            cand --region 'Relay region (step 13 is skipped without it)'
+            cand --at 'Check as if the clock read this time, Unix seconds [default: now]'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print JSON (schema sbrp.token.verify/1), on failure too'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;token;jwks'= {
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print a JSON report (schema sbrp.token.jwks/1) wrapping the JWKS with each key''s source and fingerprint, instead of the bare JWKS'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;token;help'= {
+            cand mint 'Sign a relay token with an Ed25519 key file'
+            cand inspect 'Decode a token without verifying it, and list every rule it breaks'
+            cand verify 'Run every validation step of authentication.md, in order (exit 0 valid, 1 invalid)'
+            cand jwks 'Print the JWKS (JSON Web Key Set) of one or more key files'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;token;help;mint'= {
+        }
+        &'sbrp;token;help;inspect'= {
+        }
+        &'sbrp;token;help;verify'= {
+        }
+        &'sbrp;token;help;jwks'= {
+        }
+        &'sbrp;token;help;help'= {
         }
         &'sbrp;bench'= {
             cand --seconds 'Seconds per measurement (13 measurements plus 4 per size)'
@@ -269,7 +374,6 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --version 'Print version'
         }
         &'sbrp;man'= {
-            cand --write-all 'Write every page into this directory instead (used to refresh `docs/man/`)'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print {"schema": "sbrp.man/1", "page", "roff"} instead of the bare page'
             cand -h 'Print help (see more with ''--help'')'
@@ -285,6 +389,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand decode 'Decode a capture of SBRP frames, and decrypt it given the keys'
             cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
+            cand token 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS'
             cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
             cand completions 'Print a shell completion script'
             cand man 'Print the manual page (roff)'
@@ -321,12 +426,26 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;help;decode'= {
         }
         &'sbrp;help;peer'= {
-            cand daemon 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-            cand client 'Open a session, send messages and verify the echoes'
+            cand daemon 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+            cand client 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
         }
         &'sbrp;help;peer;daemon'= {
         }
         &'sbrp;help;peer;client'= {
+        }
+        &'sbrp;help;token'= {
+            cand mint 'Sign a relay token with an Ed25519 key file'
+            cand inspect 'Decode a token without verifying it, and list every rule it breaks'
+            cand verify 'Run every validation step of authentication.md, in order (exit 0 valid, 1 invalid)'
+            cand jwks 'Print the JWKS (JSON Web Key Set) of one or more key files'
+        }
+        &'sbrp;help;token;mint'= {
+        }
+        &'sbrp;help;token;inspect'= {
+        }
+        &'sbrp;help;token;verify'= {
+        }
+        &'sbrp;help;token;jwks'= {
         }
         &'sbrp;help;bench'= {
         }

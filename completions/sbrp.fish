@@ -36,16 +36,18 @@ complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "fingerprint" -d 'Print th
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "token" -d 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "man" -d 'Print the manual page (roff)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l keylog -d 'Append the loopback session\'s keys to FILE (keylog format, see docs/keylog.md), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE' -r -F
-complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l capture -d 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l keylog -d 'Append the loopback session\'s keys to FILE (key-log format, see FILES), so `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty SBRP_KEYLOGFILE' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l capture -d 'Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`); an existing FILE is replaced only with --force, a symbolic link never' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l json -d 'Print one JSON object (schema sbrp.selftest/1) instead of the checklist'
+complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -l force -d 'Replace an existing --capture file'
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand selftest" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand keygen" -s o -l output -d 'Where to write the secret key; `-` for stdout [default: <config dir>/identity.pem]' -r -F
@@ -68,7 +70,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l color -d 'When to u
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l json -d 'Same as --format json'
-complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l seed -d 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is refused as ambiguous: it could be a public key)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -l seed -d 'Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is a public key, printed normalised with a note)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pubkey" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -l format -d 'Output format' -r -f -a "fingerprint\t'SHA256:AB:CD:… (the reference form, 102 characters)'
@@ -82,6 +84,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -l json -d 'Same 
 complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand fingerprint" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -96,6 +99,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subco
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and not __fish_seen_subcommand_from add replace check list show remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l comment -d 'A note stored with the pin' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -104,6 +108,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l comment -d 'A new note (default: keep the old one)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from replace" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -115,6 +120,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 accept-new\t'Unknown daemons are pinned on first use'
 ask\t'Ask on a terminal (yes / no / paste the expected fingerprint); strict otherwise'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -122,6 +128,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -129,6 +136,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -136,6 +144,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from remove" -l pins -d 'The pin file [default: <config dir>/pins.json]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from remove" -l wait -d 'Seconds a change waits for the pin file\'s lock (held by another sbrp) before it gives up with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from remove" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -149,14 +158,15 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcomman
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand pin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l input -d 'Encoding of the input: auto detects hex text, then base64 text, else raw bytes' -r -f -a "auto\t'Detect: hex text, else base64 text, else raw bytes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l input -d 'Encoding of the input: auto detects a HAR file (starts with `{`), hex text, then base64 text, else raw bytes' -r -f -a "auto\t'Detect: hex text, else base64 text, else raw bytes'
 raw\t'Raw bytes, as on the wire'
 hex\t'Hex digits (whitespace, newlines, `0x` prefixes and `#` comments allowed)'
-base64\t'Base64, standard or URL-safe (whitespace, newlines and `#` comments allowed)'"
+base64\t'Base64, standard or URL-safe (whitespace, newlines and `#` comments allowed)'
+har\t'A browser\'s HAR file: the binary messages of its WebSockets (auto: input starting `{`)'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l format -d 'Output format' -r -f -a "text\t'One line per frame, then a summary'
 json\t'One JSON document: `{"schema", "frames": [...], "summary": {...}}`'
 ndjson\t'One JSON object per line: one per frame, then the summary'"
-complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l keylog -d 'Decrypt Data frames with the keys of this key log (see docs/keylog.md)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l keylog -d 'Decrypt Data frames with the keys of this key log (format: FILES below)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l daemon-id -d 'The daemon id of the captured handshakes: verifies HandshakeAccept signatures' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l client-ephemeral -d 'The client\'s X25519 ephemeral secret (64 hex digits, or @FILE to read them from a file so the secret stays out of the process list): derive the keys of the captured handshake that used it, then decrypt' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l daemon-ephemeral -d 'The daemon\'s X25519 ephemeral secret (64 hex digits or @FILE), as --client-ephemeral' -r
@@ -164,6 +174,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l pins -d 'Pin file: 
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l json -d 'The same as --format json'
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s v -l verbose -d 'Show every field with its offset and length, and a hex dump coloured by field'
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -l strict -d 'Exit with status 6 when there is any diagnostic'
 complete -c sbrp -n "__fish_sbrp_using_subcommand decode" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -173,18 +184,22 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "client" -d 'Open a session, send messages and verify the echoes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "daemon" -d 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "client" -d 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and not __fish_seen_subcommand_from daemon client help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l key -d 'The daemon\'s Ed25519 secret key file (any encoding `sbrp keygen` writes; `-` for stdin); must not be readable by group or others' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l daemon-id -d 'The daemon id clients ask for (part of what the daemon signs)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l listen -d 'Serve TCP connections on HOST:PORT instead of stdin/stdout (port 0 picks one; the address is printed on stderr)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l max-connections -d 'With --listen: the most connections served at once (more are closed at once)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l max-sessions -d 'The most sessions one connection may hold; a HandshakeInit for a new session beyond it gets no accept (it is logged and counted)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l idle-timeout -d 'Close a connection that sent nothing for this long (0: never)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l handshake-rate -d 'Handshakes answered per second on one connection, with a burst of as many (0: no limit); a HandshakeInit over the budget is refused at once, never queued' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l handshake-timeout -d 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l keylog -d 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l raw -d 'Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l json -d 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s q -l quiet -d 'Print only errors on stderr'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -199,8 +214,10 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l message -d 'A message to send (repeatable); its echo must match byte for byte' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l count -d 'Also send N generated messages of sizes from 0 to 65508 bytes' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l connect -d 'Connect to HOST:PORT instead of using stdin/stdout' -r
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l exec -d 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh\'s ProxyCommand' -r
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l timeout -d 'Seconds to wait for each echo (or Pong)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l exec -d 'Run CMD (with sh -c) and talk over its stdin/stdout, like ssh\'s ProxyCommand. CMD runs in its own process group, ended as a whole when the client ends (so it cannot read the terminal: use ssh keys or an agent, not a password prompt)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l timeout -d 'Seconds to wait for each echo (or Pong); 0: no limit, as for --handshake-timeout' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l call -d 'Call METHOD over RPC and print the result (repeatable; replaces the echo check)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l params -d 'JSON params of the --call it follows (a call without one sends no params)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l handshake-timeout -d 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l keylog -d 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
@@ -208,12 +225,79 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l ping -d 'Send a Ping before the handshake and wait for the Pong'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l json -d 'Print the summary as JSON (schema sbrp.peer-client/1)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l raw -d 'Exchange bare SBRP Data payloads (echo check) instead of SBP and RPC'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s q -l quiet -d 'Print only errors on stderr'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "client" -d 'Open a session, send messages and verify the echoes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "daemon" -d 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "client" -d 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and not __fish_seen_subcommand_from mint inspect verify jwks help" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and not __fish_seen_subcommand_from mint inspect verify jwks help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and not __fish_seen_subcommand_from mint inspect verify jwks help" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and not __fish_seen_subcommand_from mint inspect verify jwks help" -f -a "mint" -d 'Sign a relay token with an Ed25519 key file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and not __fish_seen_subcommand_from mint inspect verify jwks help" -f -a "inspect" -d 'Decode a token without verifying it, and list every rule it breaks'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and not __fish_seen_subcommand_from mint inspect verify jwks help" -f -a "verify" -d 'Run every validation step of authentication.md, in order (exit 0 valid, 1 invalid)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and not __fish_seen_subcommand_from mint inspect verify jwks help" -f -a "jwks" -d 'Print the JWKS (JSON Web Key Set) of one or more key files'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and not __fish_seen_subcommand_from mint inspect verify jwks help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l key -d 'Secret key file that signs the token (as `sbrp keygen` writes it), or `-` for stdin' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l role -d 'Who the token is for' -r -f -a "daemon\t'A daemon\'s presence token (no sid)'
+client\t'A client\'s session token (with a sid)'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l did -d 'The daemon id the connection is routed to (`did`)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l sid -d 'Session id, decimal or 0x-hex, non-zero (clients only) [default: random]' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l sub -d 'Principal (`sub`) [default: the daemon id for daemons, a random `client-…` for clients]' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l ttl -d 'Lifetime in seconds [default: 120 for clients (at most 300), 3600 for daemons]' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l iss -d 'Issuer (`iss`); a relay checks it against its own --iss' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l aud -d 'Audience (`aud`); repeat for several [default: sideband-relay]' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l scp -d 'A scope (`scp`); repeat for several. Clients always get `session:create`; give `session:resume` to a daemon that resumes sessions' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l kid -d 'Key id in the header [default: the key\'s RFC 7638 JWK thumbprint, as `token jwks` lists it]' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l lim-sessions -d '`lim.concurrent_sessions`: the most live sessions (at least 1)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l region -d 'Relay region the token is bound to (`region`)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l iat -d 'Issue time, Unix seconds [default: now] (for tokens minted ahead, and tests)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -s o -l output -d 'Write the token to FILE (created 0600) instead of stdout' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l force -d 'Replace an existing --output file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -l json -d 'Print a JSON report with the header and claims (schema sbrp.token.mint/1)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l token-file -d 'File holding the token (`-` for stdin)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l jwks -d 'Also check the signature against this JWKS file (step 4)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l iss -d 'Expected issuer (step 6 is skipped without it)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l region -d 'Relay region (step 13 is skipped without it)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l at -d 'Check as if the clock read this time, Unix seconds [default: now]' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l json -d 'Print JSON (schema sbrp.token.inspect/1)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l token-file -d 'File holding the token (`-` for stdin)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l jwks -d 'JWKS file with the issuer\'s public keys (`sbrp token jwks` writes one)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l iss -d 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l aud -d 'Required audience' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l region -d 'Relay region (step 13 is skipped without it)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l at -d 'Check as if the clock read this time, Unix seconds [default: now]' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l json -d 'Print JSON (schema sbrp.token.verify/1), on failure too'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from jwks" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from jwks" -l json -d 'Print a JSON report (schema sbrp.token.jwks/1) wrapping the JWKS with each key\'s source and fingerprint, instead of the bare JWKS'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from jwks" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from jwks" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "mint" -d 'Sign a relay token with an Ed25519 key file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "inspect" -d 'Decode a token without verifying it, and list every rule it breaks'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Run every validation step of authentication.md, in order (exit 0 valid, 1 invalid)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "jwks" -d 'Print the JWKS (JSON Web Key Set) of one or more key files'
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l seconds -d 'Seconds per measurement (13 measurements plus 4 per size)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
@@ -227,29 +311,33 @@ never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -l json -d 'Print {"schema": "sbrp.completions/1", "shell", "script"} instead of the bare script'
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l write-all -d 'Write every page into this directory instead (used to refresh `docs/man/`)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l json -d 'Print {"schema": "sbrp.man/1", "page", "roff"} instead of the bare page'
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "pubkey" -d 'Print the public key of a secret key file'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "man" -d 'Print the manual page (roff)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer bench completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "pubkey" -d 'Print the public key of a secret key file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "token" -d 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "man" -d 'Print the manual page (roff)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "add" -d 'Pin a daemon\'s identity key (the same key again is a no-op; another key is refused, exit 4)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "replace" -d 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "check" -d 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "list" -d 'List the pins'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "show" -d 'Show one pin (exit 3 if absent)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "remove" -d 'Remove a pin (exit 3 if absent)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "daemon" -d 'Run an echo daemon on stdin/stdout or on TCP (`--listen`)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "client" -d 'Open a session, send messages and verify the echoes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "daemon" -d 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from peer" -f -a "client" -d 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "mint" -d 'Sign a relay token with an Ed25519 key file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "inspect" -d 'Decode a token without verifying it, and list every rule it breaks'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "verify" -d 'Run every validation step of authentication.md, in order (exit 0 valid, 1 invalid)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "jwks" -d 'Print the JWKS (JSON Web Key Set) of one or more key files'

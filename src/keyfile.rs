@@ -24,7 +24,7 @@ use ed25519_dalek::pkcs8::{
     PublicKeyBytes,
 };
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::keys::{IdentityKeyPair, IdentityPublicKey, KEY_LEN};
 
@@ -164,6 +164,13 @@ pub enum KeyDecodeError {
     /// A JSON key file whose `fingerprint` field does not match its key.
     #[error("the \"fingerprint\" field does not match the key (corrupt or tampered file)")]
     FingerprintMismatch,
+    /// An OpenSSH private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`): its public half
+    /// (the `.pub` file, or `ssh-keygen -y -f FILE`) is readable, the private key is not.
+    #[error(
+        "an OpenSSH private key; sbrp reads OpenSSH public keys (`ssh-ed25519 …`) and PKCS#8 \
+         \"PRIVATE KEY\" PEM secret keys"
+    )]
+    OpenSshPrivateKey,
     /// Nothing recognisable.
     #[error("unrecognized key encoding ({0}); expected {EXPECTED}")]
     Unrecognized(String),
@@ -174,6 +181,8 @@ const B64_CONFIG: GeneralPurposeConfig = GeneralPurposeConfig::new()
     .with_decode_padding_mode(DecodePaddingMode::Indifferent);
 const B64: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, B64_CONFIG);
 const B64URL: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, B64_CONFIG);
+/// Room for the bytes of the longest base64 token we decode (88 characters: 66 bytes).
+const B64_BUF: usize = 72;
 
 /// Standard base64 with padding, as used in every `sbrp` output.
 pub fn base64_encode(bytes: &[u8]) -> String {
@@ -207,6 +216,9 @@ fn decode_binary(input: &[u8], bare: BareKey) -> Result<Decoded, KeyDecodeError>
                     key: DecodedKey::Public(IdentityPublicKey::from_bytes(pk.0)),
                     encoding: KeyEncoding::SpkiDer,
                 }),
+                Err(_) if named_algorithm(input).is_some() => {
+                    Err(named_algorithm(input).unwrap_or(KeyDecodeError::Empty))
+                }
                 Err(e) => Err(KeyDecodeError::Invalid {
                     encoding: "DER key",
                     detail: format!(
@@ -255,14 +267,35 @@ fn decode_text(text: &str, bare: BareKey) -> Result<Decoded, KeyDecodeError> {
 }
 
 fn decode_token(token: &str, bare: BareKey) -> Result<Decoded, KeyDecodeError> {
+    // `0x…` is hex, as `sbrp decode` accepts it; a token that merely starts with "0x" but is
+    // not hex after it (base64 may begin so) is read as it is.
+    let token = match token
+        .strip_prefix("0x")
+        .or_else(|| token.strip_prefix("0X"))
+    {
+        Some(rest) if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            if rest.len() != 64 && rest.len() != 128 {
+                return Err(KeyDecodeError::WrongLength {
+                    what: "the 0x-prefixed hex key",
+                    got: format!("{} hex digits", rest.len()),
+                    expected: "64 digits (public key) or 128 digits (seed and public key)",
+                });
+            }
+            rest
+        }
+        _ => token,
+    };
     let n = token.len();
     let all_hex = token.bytes().all(|b| b.is_ascii_hexdigit());
     if all_hex && (n == 64 || n == 128) {
-        let bytes = Zeroizing::new(hex::decode(token).map_err(|e| KeyDecodeError::Invalid {
+        // Decoded into a fixed buffer: no growing allocation leaves key bytes behind.
+        let mut buf = Zeroizing::new([0u8; 64]);
+        let bytes = &mut buf[..n / 2];
+        hex::decode_to_slice(token, bytes).map_err(|e| KeyDecodeError::Invalid {
             encoding: "hex",
             detail: e.to_string(),
-        })?);
-        return from_bytes(&bytes, bare, KeyEncoding::Hex);
+        })?;
+        return from_bytes(bytes, bare, KeyEncoding::Hex);
     }
     let b64_len = matches!(n, 43 | 44 | 86 | 88);
     if all_hex && !b64_len {
@@ -300,12 +333,16 @@ fn decode_token(token: &str, bare: BareKey) -> Result<Decoded, KeyDecodeError> {
         (false, true) => (&B64URL, KeyEncoding::Base64Url),
         _ => (&B64, KeyEncoding::Base64),
     };
-    let bytes = Zeroizing::new(engine.decode(token).map_err(|e| KeyDecodeError::Invalid {
-        encoding: encoding.name(),
-        detail: format!("{e} (a key is 43/44 or 86/88 characters of one alphabet)"),
-    })?);
+    let mut buf = Zeroizing::new([0u8; B64_BUF]);
+    let len = engine
+        .decode_slice(token, &mut buf[..])
+        .map_err(|e| KeyDecodeError::Invalid {
+            encoding: encoding.name(),
+            detail: format!("{e} (a key is 43/44 or 86/88 characters of one alphabet)"),
+        })?;
+    let bytes = &buf[..len];
     match bytes.len() {
-        32 | 64 => from_bytes(&bytes, bare, encoding),
+        32 | 64 => from_bytes(bytes, bare, encoding),
         len => Err(KeyDecodeError::WrongLength {
             what: "the base64 key",
             got: format!("{len} bytes"),
@@ -391,11 +428,14 @@ fn decode_pem(text: &str) -> Result<Decoded, KeyDecodeError> {
     let block = &text[..block_end];
     match label {
         "PRIVATE KEY" => {
-            let kp = KeypairBytes::from_pkcs8_pem(block).map_err(|e| pkcs8_error(&e, true))?;
+            let kp = KeypairBytes::from_pkcs8_pem(block).map_err(|e| {
+                named_algorithm(&pem_body(block)).unwrap_or_else(|| pkcs8_error(&e, true))
+            })?;
             from_keypair_bytes(&kp, KeyEncoding::Pkcs8Pem)
         }
         "PUBLIC KEY" => {
-            let pk = PublicKeyBytes::from_public_key_pem(block).map_err(|e| spki_error(&e))?;
+            let pk = PublicKeyBytes::from_public_key_pem(block)
+                .map_err(|e| named_algorithm(&pem_body(block)).unwrap_or_else(|| spki_error(&e)))?;
             Ok(Decoded {
                 key: DecodedKey::Public(IdentityPublicKey::from_bytes(pk.0)),
                 encoding: KeyEncoding::SpkiPem,
@@ -405,14 +445,69 @@ fn decode_pem(text: &str) -> Result<Decoded, KeyDecodeError> {
             "an encrypted PKCS#8 key; decrypt it first: openssl pkey -in FILE -out PLAIN.pem"
                 .to_owned(),
         )),
-        "OPENSSH PRIVATE KEY" => Err(KeyDecodeError::Unsupported(
-            "an OpenSSH private key; sbrp reads PKCS#8 (\"PRIVATE KEY\") PEM files".to_owned(),
-        )),
+        "OPENSSH PRIVATE KEY" => Err(KeyDecodeError::OpenSshPrivateKey),
+        "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => Err(not_ed25519("an RSA key")),
+        "EC PRIVATE KEY" => Err(not_ed25519("an elliptic-curve (ECDSA) key")),
         other => Err(KeyDecodeError::Unsupported(format!(
             "a PEM block labelled \"{other}\"; expected \"PRIVATE KEY\" (PKCS#8) or \
              \"PUBLIC KEY\" (SubjectPublicKeyInfo)"
         ))),
     }
+}
+
+fn not_ed25519(what: &str) -> KeyDecodeError {
+    KeyDecodeError::Unsupported(format!(
+        "{what}; SBRP identity keys are Ed25519 keys (make one with `sbrp keygen`)"
+    ))
+}
+
+/// The DER inside a PEM block (header lines skipped), wiped on drop; empty if it is not base64.
+fn pem_body(block: &str) -> Zeroizing<Vec<u8>> {
+    let mut b64 = Zeroizing::new(String::with_capacity(block.len()));
+    for line in block.lines() {
+        let line = line.trim();
+        if !line.starts_with("-----") && !line.contains(':') {
+            b64.push_str(line);
+        }
+    }
+    Zeroizing::new(B64.decode(b64.as_bytes()).unwrap_or_default())
+}
+
+/// A PKCS#8 or SubjectPublicKeyInfo structure for another algorithm, named: its
+/// AlgorithmIdentifier OID lies within the first bytes of the structure.
+fn named_algorithm(der: &[u8]) -> Option<KeyDecodeError> {
+    const KNOWN: [(&[u8], &str); 6] = [
+        (
+            &[
+                0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+            ],
+            "an RSA key",
+        ),
+        (
+            &[
+                0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a,
+            ],
+            "an RSA-PSS key",
+        ),
+        (
+            &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01],
+            "an elliptic-curve (ECDSA) key",
+        ),
+        (
+            &[0x06, 0x03, 0x2b, 0x65, 0x6e],
+            "an X25519 key (for key agreement, not signing)",
+        ),
+        (
+            &[0x06, 0x03, 0x2b, 0x65, 0x6f],
+            "an X448 key (for key agreement, not signing)",
+        ),
+        (&[0x06, 0x03, 0x2b, 0x65, 0x71], "an Ed448 key"),
+    ];
+    let head = &der[..der.len().min(40)];
+    KNOWN
+        .iter()
+        .find(|(oid, _)| head.windows(oid.len()).any(|w| w == *oid))
+        .map(|(_, name)| not_ed25519(name))
 }
 
 fn pkcs8_error(e: &ed25519_dalek::pkcs8::Error, pem: bool) -> KeyDecodeError {
@@ -453,27 +548,42 @@ fn decode_json(text: &str) -> Result<Decoded, KeyDecodeError> {
         encoding: "JSON",
         detail: e.to_string(),
     })?;
-    let field =
-        |value: &str, name: &str, want: usize| -> Result<Zeroizing<Vec<u8>>, KeyDecodeError> {
-            let bytes = Zeroizing::new(B64.decode(value).map_err(|e| KeyDecodeError::Invalid {
+    let field = |value: &str,
+                 name: &str,
+                 want: usize|
+     -> Result<Zeroizing<[u8; B64_BUF]>, KeyDecodeError> {
+        let wrong = |got: &str| KeyDecodeError::Invalid {
+            encoding: "JSON",
+            detail: format!("\"{name}\" holds {got}, expected {want} bytes"),
+        };
+        if value.len() > 4 * B64_BUF / 3 {
+            return Err(wrong(&format!("{} characters", value.len())));
+        }
+        let mut buf = Zeroizing::new([0u8; B64_BUF]);
+        let len = B64
+            .decode_slice(value, &mut buf[..])
+            .map_err(|e| KeyDecodeError::Invalid {
                 encoding: "JSON",
                 detail: format!("\"{name}\" is not base64: {e}"),
-            })?);
-            if bytes.len() != want {
-                return Err(KeyDecodeError::Invalid {
-                    encoding: "JSON",
-                    detail: format!("\"{name}\" holds {} bytes, expected {want}", bytes.len()),
-                });
-            }
-            Ok(bytes)
-        };
+            })?;
+        if len != want {
+            return Err(wrong(&format!("{len} bytes")));
+        }
+        Ok(buf)
+    };
     let key = match (parsed.secret_key, parsed.public_key) {
         (Some(secret), public) => {
             let bytes = field(secret, "secret_key", 64)?;
-            let decoded = from_bytes(&bytes, BareKey::Seed, KeyEncoding::Json)?;
+            let decoded = from_bytes(&bytes[..64], BareKey::Seed, KeyEncoding::Json)?;
             if let Some(public) = public {
                 let public = field(public, "public_key", KEY_LEN)?;
-                if !bool::from(decoded.key.public_key().as_bytes().ct_eq(&public[..])) {
+                if !bool::from(
+                    decoded
+                        .key
+                        .public_key()
+                        .as_bytes()
+                        .ct_eq(&public[..KEY_LEN]),
+                ) {
                     return Err(KeyDecodeError::InconsistentKeyPair);
                 }
             }
@@ -482,7 +592,7 @@ fn decode_json(text: &str) -> Result<Decoded, KeyDecodeError> {
         (None, Some(public)) => {
             let bytes = field(public, "public_key", KEY_LEN)?;
             let mut arr = [0u8; KEY_LEN];
-            arr.copy_from_slice(&bytes);
+            arr.copy_from_slice(&bytes[..KEY_LEN]);
             DecodedKey::Public(IdentityPublicKey::from_bytes(arr))
         }
         (None, None) => {
@@ -551,6 +661,43 @@ fn decode_openssh(text: &str) -> Result<Decoded, KeyDecodeError> {
     })
 }
 
+/// Reads everything from `reader` (at most `limit + 1` bytes, so a caller can tell that an
+/// input was too large) into a buffer that is wiped on drop, without leaving a copy behind:
+/// the buffer is allocated up front for `size_hint` bytes (e.g. a file's length) and, if the
+/// input is longer, grown by hand into a fresh zeroizing buffer while the old one is wiped
+/// (`read_to_end` would let the allocator free unwiped blocks holding parts of the secret).
+///
+/// This is the only I/O-shaped helper of the module; it takes any [`std::io::Read`] and
+/// opens nothing.
+pub fn read_zeroizing(
+    mut reader: impl std::io::Read,
+    size_hint: usize,
+    limit: usize,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let cap = limit.saturating_add(1);
+    let mut buf = Zeroizing::new(vec![0u8; size_hint.saturating_add(1).clamp(1, cap)]);
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            if buf.len() >= cap {
+                break;
+            }
+            let grown = buf.len().saturating_mul(2).clamp(256, cap);
+            let mut bigger = Zeroizing::new(vec![0u8; grown]);
+            bigger[..filled].copy_from_slice(&buf[..filled]);
+            buf = bigger; // the old buffer is wiped as it drops
+        }
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled); // never reallocates; the tail stays in the wiped capacity
+    Ok(buf)
+}
+
 /// Formats of a secret key file written by `sbrp keygen`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecretFormat {
@@ -585,27 +732,41 @@ pub fn encode_secret(pair: &IdentityKeyPair, format: SecretFormat) -> Zeroizing<
                 Err(_) => Zeroizing::new(String::new()),
             }
         }
+        // Every buffer below is sized up front, so no reallocation leaves a copy behind.
         SecretFormat::Hex => {
-            let mut s = Zeroizing::new(hex::encode(full.as_ref()));
+            let mut digits = Zeroizing::new([0u8; 128]);
+            // Cannot fail: the output is exactly twice the input.
+            let _ = hex::encode_to_slice(full.as_ref(), &mut digits[..]);
+            let mut s = Zeroizing::new(String::with_capacity(129));
+            s.push_str(std::str::from_utf8(&digits[..]).unwrap_or_default());
             s.push('\n');
             s
         }
         SecretFormat::Base64 => {
-            let mut s = Zeroizing::new(B64.encode(full.as_ref()));
+            let mut s = Zeroizing::new(String::with_capacity(89));
+            B64.encode_string(full.as_ref(), &mut s);
             s.push('\n');
             s
         }
         SecretFormat::Json => {
-            let mut secret = B64.encode(full.as_ref());
+            let mut secret = Zeroizing::new(String::with_capacity(88));
+            B64.encode_string(full.as_ref(), &mut secret);
             let public = pair.public_key();
-            let text = format!(
-                "{{\n  \"schema\": \"{IDENTITY_JSON_SCHEMA}\",\n  \"secret_key\": \"{secret}\",\n  \
-                 \"public_key\": \"{}\",\n  \"fingerprint\": \"{}\"\n}}\n",
-                B64.encode(public.as_bytes()),
-                public.fingerprint()
-            );
-            secret.zeroize();
-            Zeroizing::new(text)
+            let mut text = Zeroizing::new(String::with_capacity(512));
+            for part in [
+                "{\n  \"schema\": \"",
+                IDENTITY_JSON_SCHEMA,
+                "\",\n  \"secret_key\": \"",
+                &secret,
+                "\",\n  \"public_key\": \"",
+                &B64.encode(public.as_bytes()),
+                "\",\n  \"fingerprint\": \"",
+                &public.fingerprint(),
+                "\"\n}\n",
+            ] {
+                text.push_str(part);
+            }
+            text
         }
     }
 }

@@ -21,6 +21,7 @@
 use core::fmt;
 use std::collections::HashMap;
 
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::aead::KEY_LEN;
@@ -186,21 +187,62 @@ pub fn parse_line(text: &str, line_no: usize) -> Result<Option<KeyLogEntry>, Key
     }))
 }
 
+/// Keys kept per session and direction at most ([`KeyLog::insert`] drops the rest and says
+/// so). A session id reused by a few runs that appended to one key log keeps all its keys; a
+/// file that repeats one session id thousands of times cannot make every Data frame of that
+/// session cost thousands of decryptions.
+pub const MAX_KEYS_PER_DIRECTION: usize = 4;
+
+/// What [`KeyLog::insert`] did with a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// A new key for its session and direction.
+    Added,
+    /// The same key was already there: nothing changed.
+    Duplicate,
+    /// The session and direction already hold [`MAX_KEYS_PER_DIRECTION`] keys: dropped.
+    Dropped,
+}
+
+/// Where the keys of one session are in the arena: the first key of each direction inline
+/// (`NONE` when absent), further ones in `more`.
+#[derive(Clone, Copy)]
+struct Slot {
+    first: [u32; 2],
+    /// Index into `KeyLog::more`, or `NONE`.
+    more: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+fn dir_index(direction: Direction) -> usize {
+    match direction {
+        Direction::ClientToDaemon => 0,
+        Direction::DaemonToClient => 1,
+    }
+}
+
 /// The keys of a key log, by session and direction.
 ///
 /// A session may have several keys for one direction (a key log that several runs appended
-/// to, each reusing a session id): all are kept, in file order, without duplicates, and a
-/// decoder tries each in turn.
+/// to, each reusing a session id): up to [`MAX_KEYS_PER_DIRECTION`] are kept, in file order,
+/// without duplicates, and a decoder tries each in turn. Loading is linear and a lookup is
+/// one hash probe: keys live in one flat arena (wiped on drop), indexed by session id, so a
+/// key log of a million sessions costs about 100 bytes per session.
 #[derive(Clone, Default)]
 pub struct KeyLog {
-    keys: HashMap<(u64, Direction), Vec<Zeroizing<[u8; KEY_LEN]>>>,
-    lines: usize,
+    index: HashMap<u64, Slot>,
+    /// Every key, in insertion order.
+    arena: Zeroizing<Vec<[u8; KEY_LEN]>>,
+    /// Arena indices of the second and later keys of a session, per direction.
+    more: Vec<[Vec<u32>; 2]>,
+    dropped: usize,
 }
 
 impl fmt::Debug for KeyLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyLog")
-            .field("entries", &self.lines)
+            .field("entries", &self.arena.len())
             .field("keys", &"<redacted>")
             .finish()
     }
@@ -223,16 +265,42 @@ impl KeyLog {
         Ok(log)
     }
 
-    /// Adds a key (a key already present for that session and direction is not added twice).
-    pub fn insert(&mut self, entry: KeyLogEntry) {
-        let list = self
-            .keys
-            .entry((entry.session_id, entry.direction))
-            .or_default();
-        if !list.iter().any(|k| **k == *entry.key) {
-            list.push(entry.key);
-            self.lines += 1;
+    /// Adds a key: a key already present for that session and direction is not added twice,
+    /// and one beyond [`MAX_KEYS_PER_DIRECTION`] is dropped (and counted, see
+    /// [`KeyLog::dropped`]). Constant time.
+    pub fn insert(&mut self, entry: KeyLogEntry) -> Inserted {
+        let d = dir_index(entry.direction);
+        let slot = self.index.entry(entry.session_id).or_insert(Slot {
+            first: [NONE; 2],
+            more: NONE,
+        });
+        let arena = &mut self.arena;
+        let more = &mut self.more;
+        if slot.first[d] == NONE {
+            slot.first[d] = push_key(arena, &entry.key);
+            return Inserted::Added;
         }
+        let extra: &[u32] = match slot.more {
+            NONE => &[],
+            m => &more[m as usize][d],
+        };
+        let same = std::iter::once(slot.first[d])
+            .chain(extra.iter().copied())
+            .any(|i| bool::from(arena[i as usize].ct_eq(&*entry.key)));
+        if same {
+            return Inserted::Duplicate;
+        }
+        if 1 + extra.len() >= MAX_KEYS_PER_DIRECTION {
+            self.dropped += 1;
+            return Inserted::Dropped;
+        }
+        if slot.more == NONE {
+            slot.more = u32::try_from(more.len()).unwrap_or(NONE - 1);
+            more.push([Vec::new(), Vec::new()]);
+        }
+        let i = push_key(arena, &entry.key);
+        more[slot.more as usize][d].push(i);
+        Inserted::Added
     }
 
     /// Adds both keys of a session.
@@ -246,30 +314,67 @@ impl KeyLog {
         }
     }
 
-    /// The keys known for a session and direction (empty if none).
-    pub fn keys(&self, session_id: u64, direction: Direction) -> &[Zeroizing<[u8; KEY_LEN]>] {
-        self.keys
-            .get(&(session_id, direction))
-            .map_or(&[], Vec::as_slice)
+    /// The keys known for a session and direction, in file order (none if the log has none).
+    /// One hash probe whatever the size of the log.
+    pub fn keys(
+        &self,
+        session_id: u64,
+        direction: Direction,
+    ) -> impl Iterator<Item = &[u8; KEY_LEN]> + '_ {
+        let d = dir_index(direction);
+        let slot = self.index.get(&session_id);
+        let first = slot.map(|s| s.first[d]).filter(|&i| i != NONE);
+        let extra: &[u32] = match slot.map(|s| s.more) {
+            Some(m) if m != NONE => &self.more[m as usize][d],
+            _ => &[],
+        };
+        first
+            .into_iter()
+            .chain(extra.iter().copied())
+            .map(|i| &self.arena[i as usize])
+    }
+
+    /// True when the log has a key for the session, in either direction.
+    pub fn has_session(&self, session_id: u64) -> bool {
+        self.index.contains_key(&session_id)
     }
 
     /// How many distinct keys the log holds.
     pub fn len(&self) -> usize {
-        self.lines
+        self.arena.len()
     }
 
     /// True when the log holds no key.
     pub fn is_empty(&self) -> bool {
-        self.lines == 0
+        self.arena.is_empty()
+    }
+
+    /// Keys dropped because their session and direction held [`MAX_KEYS_PER_DIRECTION`]
+    /// keys already.
+    pub fn dropped(&self) -> usize {
+        self.dropped
     }
 
     /// The session ids the log has keys for, in ascending order.
     pub fn sessions(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self.keys.keys().map(|(sid, _)| *sid).collect();
+        let mut ids: Vec<u64> = self.index.keys().copied().collect();
         ids.sort_unstable();
-        ids.dedup();
         ids
     }
+}
+
+fn push_key(arena: &mut Zeroizing<Vec<[u8; KEY_LEN]>>, key: &[u8; KEY_LEN]) -> u32 {
+    // A `Vec` that grows by reallocation would leave copies of keys behind in freed memory:
+    // grow it ourselves, wiping the old buffer.
+    if arena.len() == arena.capacity() {
+        let mut bigger: Vec<[u8; KEY_LEN]> = Vec::with_capacity((arena.capacity() * 2).max(16));
+        bigger.extend_from_slice(arena);
+        // The old buffer is wiped when the `Zeroizing` it was in drops.
+        *arena = Zeroizing::new(bigger);
+    }
+    let i = u32::try_from(arena.len()).unwrap_or(NONE - 1);
+    arena.push(*key);
+    i
 }
 
 /// One side's ephemeral secret, for [`recover_keys`].
@@ -376,14 +481,14 @@ mod tests {
         assert_eq!(log.len(), 2);
         assert_eq!(log.sessions(), vec![0xdead_beef]);
         assert_eq!(
-            *log.keys(0xdead_beef, Direction::ClientToDaemon)[0],
-            h32(C2D)
+            log.keys(0xdead_beef, Direction::ClientToDaemon).next(),
+            Some(&h32(C2D))
         );
         assert_eq!(
-            *log.keys(0xdead_beef, Direction::DaemonToClient)[0],
-            h32(D2C)
+            log.keys(0xdead_beef, Direction::DaemonToClient).next(),
+            Some(&h32(D2C))
         );
-        assert!(log.keys(1, Direction::DaemonToClient).is_empty());
+        assert_eq!(log.keys(1, Direction::DaemonToClient).count(), 0);
     }
 
     #[test]
@@ -434,10 +539,44 @@ mod tests {
             "CLIENT_TO_DAEMON 0000000000000001 {C2D}\nCLIENT_TO_DAEMON 0000000000000001 {C2D}\nCLIENT_TO_DAEMON 0000000000000001 {D2C}\n"
         );
         let log = KeyLog::parse(&text).unwrap();
-        let keys = log.keys(1, Direction::ClientToDaemon);
-        assert_eq!(keys.len(), 2);
-        assert_eq!(*keys[0], h32(C2D));
-        assert_eq!(*keys[1], h32(D2C));
+        let keys: Vec<_> = log.keys(1, Direction::ClientToDaemon).collect();
+        assert_eq!(keys, vec![&h32(C2D), &h32(D2C)]);
+        assert_eq!(log.dropped(), 0);
+    }
+
+    #[test]
+    fn keys_beyond_the_bound_are_dropped_and_counted() {
+        let mut log = KeyLog::new();
+        let entry = |n: u8, direction| KeyLogEntry {
+            direction,
+            session_id: 7,
+            key: Zeroizing::new([n; 32]),
+        };
+        for n in 0..10u8 {
+            let want = if usize::from(n) < MAX_KEYS_PER_DIRECTION {
+                Inserted::Added
+            } else {
+                Inserted::Dropped
+            };
+            assert_eq!(log.insert(entry(n, Direction::ClientToDaemon)), want);
+        }
+        // A duplicate is not a drop, and the other direction has its own bound.
+        assert_eq!(
+            log.insert(entry(0, Direction::ClientToDaemon)),
+            Inserted::Duplicate
+        );
+        assert_eq!(
+            log.insert(entry(9, Direction::DaemonToClient)),
+            Inserted::Added
+        );
+        let kept: Vec<u8> = log
+            .keys(7, Direction::ClientToDaemon)
+            .map(|k| k[0])
+            .collect();
+        assert_eq!(kept, (0..MAX_KEYS_PER_DIRECTION as u8).collect::<Vec<_>>());
+        assert_eq!(log.dropped(), 10 - MAX_KEYS_PER_DIRECTION);
+        assert_eq!(log.len(), MAX_KEYS_PER_DIRECTION + 1);
+        assert!(log.has_session(7) && !log.has_session(8));
     }
 
     #[test]
@@ -476,7 +615,10 @@ mod tests {
             assert_eq!(*keys.daemon_to_client, h32(D2C));
             let text = format_session(1, &keys);
             let log = KeyLog::parse(&text).unwrap();
-            assert_eq!(*log.keys(1, Direction::DaemonToClient)[0], h32(D2C));
+            assert_eq!(
+                log.keys(1, Direction::DaemonToClient).next(),
+                Some(&h32(D2C))
+            );
         }
     }
 

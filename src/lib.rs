@@ -15,8 +15,15 @@
 //! | [`handshake`] | client and daemon handshake, transcript, HKDF |
 //! | [`session`] | encryption in both directions with counters and the replay window |
 //! | [`replay`] | the sliding-bitmap replay window |
+//! | [`sbp`] | SBP v1 inside Data plaintexts: frame codec, Handshake payload, error-code registry |
+//! | [`rpc`] | the RPC envelope (`r`, `R`, `E`, `N`) carried in SBP Message frames |
 //! | [`aead`] | ChaCha20-Poly1305 backend (RustCrypto, or `ring` with the `ring` feature) |
 //! | [`error`] | the SBRP error codes of §5 |
+//! | [`endpoint`] | the daemon's session table (sans-I/O): frames in, frames and events out, bounded by `max_sessions` |
+//! | `relay_client` | (feature `relay-client`) daemons and clients on a relay over WebSocket: connect, reconnect with backoff, token sources, wss |
+//! | [`token`] | relay tokens (EdDSA JWTs): claims, JWKS, the 16 validation steps, minting |
+//! | [`ws`] | one frame per WebSocket message: size limit, text refusal, R6 close codes |
+//! | [`relay`] | the relay's routing core (sans-I/O, feature `relay`): session state machine, frame authority, limits |
 //!
 //! ```
 //! use sbrp::{ClientHandshake, Daemon, IdentityKeyPair, SessionId};
@@ -38,6 +45,7 @@
 #![warn(missing_docs)]
 
 pub mod aead;
+pub mod endpoint;
 pub mod error;
 pub mod frame;
 pub mod handshake;
@@ -47,9 +55,15 @@ pub mod keys;
 pub mod randomart;
 #[cfg(feature = "relay")]
 pub mod relay;
+#[cfg(feature = "relay-client")]
+pub mod relay_client;
 pub mod replay;
+pub mod rpc;
+pub mod sbp;
 pub mod session;
 pub mod stream;
+pub mod token;
+pub mod ws;
 
 pub use error::{Category, ControlCode, ErrorCode, RngError};
 pub use frame::{

@@ -47,6 +47,8 @@ enum Command {
     Decode(cli::decode::Args),
     /// A known-good SBRP echo daemon and test client for live interoperability tests
     Peer(cli::peer::Args),
+    /// Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS
+    Token(cli::token::Args),
     /// Measure handshakes, AEAD, framing and the streaming decoder
     Bench(cli::bench::Args),
     /// Print a shell completion script
@@ -58,13 +60,15 @@ enum Command {
 fn main() -> std::process::ExitCode {
     // clap prints usage errors before our own colour decision exists: give it the hint.
     let command = Cli::command().color(cli::output::clap_color_hint());
-    let cli = match command
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m))
-    {
+    let matches = match command.try_get_matches() {
+        Ok(m) => m,
+        Err(err) => return cli::exit::clap_error(&err),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(err) => return cli::exit::clap_error(&err),
     };
+    let json_command = cli::output::json_command(&matches);
     let out = Output::new(cli.color);
     let result = match cli.command {
         Command::Keygen(args) => cli::keygen::run(&out, args),
@@ -77,6 +81,7 @@ fn main() -> std::process::ExitCode {
         Command::Selftest(args) => cli::selftest::run(&out, args),
         Command::Peer(args) => cli::peer::run(&out, args),
         Command::Bench(args) => cli::bench::run(&out, args),
+        Command::Token(args) => cli::token::run(&out, args),
     };
-    out.finish(result)
+    out.finish_json(result, json_command.as_deref())
 }

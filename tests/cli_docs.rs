@@ -145,3 +145,99 @@ fn completions_and_man_pages_in_json_carry_the_same_text() {
     assert_eq!(v["page"], "sbrp-pin-add.1");
     assert_eq!(v["roff"].as_str().unwrap().as_bytes(), &bare.stdout[..]);
 }
+
+#[test]
+fn man_pages_have_the_sections_a_reader_expects() {
+    for (words, page) in [
+        (vec![], "sbrp.1"),
+        (vec!["pin", "add"], "sbrp-pin-add.1"),
+        (vec!["decode"], "sbrp-decode.1"),
+        (vec!["keygen"], "sbrp-keygen.1"),
+    ] {
+        let out = Command::cargo_bin("sbrp")
+            .unwrap()
+            .arg("man")
+            .args(&words)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{page}: {out:?}");
+        let roff = String::from_utf8(out.stdout).unwrap();
+        let th = roff.lines().find(|l| l.starts_with(".TH ")).unwrap();
+        assert!(
+            th.contains(&format!("\"sbrp {}\"", env!("CARGO_PKG_VERSION"))),
+            "{page}: footer {th}"
+        );
+        for section in [".SH ENVIRONMENT", ".SH FILES", ".SH EXIT STATUS"] {
+            assert!(roff.contains(section), "{page} lacks {section}");
+        }
+        for var in [
+            "SBRP_HOME",
+            "XDG_CONFIG_HOME",
+            "SBRP_PINS",
+            "SBRP_KEYLOGFILE",
+            "NO_COLOR",
+        ] {
+            assert!(roff.contains(var), "{page} does not mention {var}");
+        }
+        assert!(!roff.contains(".SH EXTRA"), "{page}");
+        assert!(!roff.contains("docs/"), "{page} refers to uninstalled docs");
+    }
+    // Examples are verbatim (no-fill), one command per line, not reflowed.
+    let out = Command::cargo_bin("sbrp")
+        .unwrap()
+        .args(["man", "decode"])
+        .output()
+        .unwrap();
+    let roff = String::from_utf8(out.stdout).unwrap();
+    let ex = &roff[roff
+        .find(".SH EXAMPLES\n.nf\n")
+        .expect("EXAMPLES in no-fill mode")..];
+    assert!(
+        ex.contains(
+            "\nsbrp selftest \\-\\-keylog keys.log \\-\\-capture cap.bin && sbrp decode \\-\\-keylog keys.log cap.bin\n"
+        ),
+        "{ex}"
+    );
+    assert!(
+        !roff.contains("  sbrp"),
+        "examples are reflowed or indented by hand"
+    );
+}
+
+#[test]
+fn every_committed_page_is_free_of_doc_references() {
+    for entry in std::fs::read_dir(repo().join("docs/man")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("docs/"), "{}", path.display());
+    }
+}
+
+#[test]
+fn bash_completion_offers_page_names_and_no_hidden_options() {
+    let out = Command::cargo_bin("sbrp")
+        .unwrap()
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(!script.contains("--write-all"), "hidden option offered");
+    let man = &script[script.find("        sbrp__subcmd__man)").unwrap()..];
+    let opts = man.lines().nth(1).unwrap();
+    for word in ["keygen", "pin", "add", "decode", "peer", "client"] {
+        assert!(
+            opts.split(['"', ' ']).any(|w| w == word),
+            "{word} not offered after `sbrp man`: {opts}"
+        );
+    }
+    // In bash itself: `sbrp man pi<TAB>` completes to pin.
+    let run = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{script}\nCOMP_WORDS=(sbrp man pi); COMP_CWORD=2; _sbrp sbrp pi man; echo \"${{COMPREPLY[@]}}\""
+        ))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "pin");
+}

@@ -103,7 +103,8 @@ fn add_list_show_remove() {
         .args(["pin", "remove", "daemon-1"])
         .assert()
         .code(3)
-        .stderr(predicate::str::contains("sbrp pin add daemon-1"));
+        .stderr(predicate::str::contains("sbrp pin list"))
+        .stderr(predicate::str::contains("pin add").not());
     assert_eq!(pins_json(&home)["pins"], serde_json::json!([]));
 }
 
@@ -407,15 +408,27 @@ fn bad_daemon_ids_and_keys_are_refused() {
 #[test]
 fn untrusted_strings_from_the_file_are_escaped() {
     let home = Home::new();
-    let file = serde_json::json!({"version": 1, "pins": [{
+    // A daemon id with control characters breaks the one daemon-id rule: the file is
+    // refused, and the message shows the id escaped.
+    let bad = serde_json::json!({"version": 1, "pins": [{
         "daemon_id": "evil\u{1b}]0;owned\u{7}\u{202e}", "public_key": pub_b64(1),
+        "fingerprint": fp(1), "added_at": "2001-01-01T00:00:00Z",
+        "last_verified_at": "2001-01-01T00:00:00Z"}]});
+    home.write("pins.json", serde_json::to_vec(&bad).unwrap());
+    let out = home.sbrp().args(["pin", "list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stderr(&out);
+    assert!(text.contains("evil\\x1b]0;owned\\x07\\u{202e}"), "{text}");
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'));
+    // Comments are free text: escaped on the way out.
+    let file = serde_json::json!({"version": 1, "pins": [{
+        "daemon_id": "evil", "public_key": pub_b64(1),
         "fingerprint": fp(1), "added_at": "2001-01-01T00:00:00Z",
         "last_verified_at": "2001-01-01T00:00:00Z", "comment": "c\u{9b}2J"}]});
     home.write("pins.json", serde_json::to_vec(&file).unwrap());
     let out = home.sbrp().args(["pin", "list"]).output().unwrap();
     assert!(out.status.success());
     let text = stdout(&out);
-    assert!(text.contains("evil\\x1b]0;owned\\x07\\u{202e}"), "{text}");
     assert!(text.contains("c\\u{9b}2J"), "{text}");
     assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\u{9b}'));
     // JSON output escapes them as \u sequences and stays valid.

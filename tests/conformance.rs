@@ -213,7 +213,8 @@ fn walk_meta(v: &Value) -> usize {
     let mut n = 0;
     for (k, val) in obj(v) {
         match k.as_str() {
-            "name" => assert_eq!(st(val), "vectors"),
+            // The file's own name: any non-empty string (a variant file may carry another).
+            "name" => assert!(!st(val).trim().is_empty(), "meta.name"),
             "reference" => assert!(st(val).starts_with("@sideband/secure-relay 0.5.0")),
             "noble" => {
                 assert_keys(val, &["ciphers", "curves", "hashes"], "meta.noble");
@@ -1348,16 +1349,24 @@ fn walk_decrypt_errors(v: &Value) -> usize {
                     ref_code(e)
                 );
             }
-            _ if l.starts_with("forged frame with seq=1000000 then legit seq=0") => {
+            _ if l.starts_with("forged frame with seq=") => {
                 let mut s = daemon();
                 let forged = hx(&e["forgedPayload"]);
+                // The forged seq: from the payload's nonce, as the label and the window say.
+                let forged_seq = u64::from_be_bytes(forged[4..12].try_into().unwrap());
+                let in_label: u64 = l["forged frame with seq=".len()..]
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or_else(|| panic!("{l}: no seq in the label"));
+                assert_eq!(in_label, forged_seq, "{l}");
                 assert_eq!(
                     Some(s.decrypt(&forged).unwrap_err().code()),
                     ref_code(&e["forgedResult"]),
                     "{l}: forged"
                 );
                 assert_eq!(ref_code(&e["legitResult"]), Some(ErrorCode::SequenceError));
-                assert_eq!(dec(&e["windowAfter"]["maxSeen"]), 1_000_000);
+                assert_eq!(dec(&e["windowAfter"]["maxSeen"]), forged_seq);
                 // D6: the window moves only after the tag verifies: the forgery left it empty,
                 // so the legitimate seq 0 decrypts (the reference refused it).
                 assert_eq!(
@@ -1416,12 +1425,27 @@ fn walk_handshake_errors(v: &Value) -> usize {
                     IdentityKeyPair::from_seed(&hx32(&e["identitySeed"])),
                     daemon_id,
                 );
-                let init = HandshakeInit {
-                    session_id: sid(1),
+                // The session id is the one of the expected accept frame; an entry that
+                // fails carries none, and its outcome must not depend on it.
+                let frame_sid = e
+                    .get("result")
+                    .and_then(|r| r.get("acceptFrame"))
+                    .map(|f| FrameHeader::read(&hx(f)).expect("accept header").session_id);
+                let init_for = |s: u64| HandshakeInit {
+                    session_id: sid(s),
                     client_key: hx32(&e["initPublicKey"]),
                 };
-                let eph = EphemeralSecret::from_bytes(hx32(&e["daemonEphemeralPrivateKey"]));
-                let got = daemon.accept_with_ephemeral(&init, eph);
+                let eph = || EphemeralSecret::from_bytes(hx32(&e["daemonEphemeralPrivateKey"]));
+                let init = init_for(frame_sid.unwrap_or(1));
+                let got = daemon.accept_with_ephemeral(&init, eph());
+                if frame_sid.is_none() {
+                    let other = daemon.accept_with_ephemeral(&init_for(u64::MAX), eph());
+                    assert_eq!(
+                        other.map(|_| ()).map_err(|e| e.code()),
+                        got.as_ref().map(|_| ()).map_err(|e| e.code()),
+                        "{l}: the outcome does not depend on the session id"
+                    );
+                }
                 if boolean(&e["ok"]) {
                     let (accept, session) = got.unwrap_or_else(|err| panic!("{l}: {err}"));
                     let r = &e["result"];
@@ -2189,4 +2213,87 @@ fn identity_key_changed_names_both_fingerprints() {
         client.finish(&broken, &pinned).unwrap_err().code(),
         ErrorCode::IdentityKeyChanged
     );
+}
+
+/// A variant of the vector file with other values where the walk once hard-coded today's
+/// (the file's name, the session id of the daemon-side handshake errors, the forged seq of
+/// the window-poisoning entry), regenerated consistently with our own library: another
+/// identity seed, daemon id, daemon ephemeral key and session id for every daemon-side
+/// handshake error (the expected accept frames and session keys re-derived), and another
+/// forged sequence number (payload nonce, label and window all changed together).
+fn variant() -> Value {
+    let mut v = vectors().clone();
+    v["meta"]["name"] = "vectors-variant-regenerated".into();
+    let seed = [0x42u8; 32];
+    let daemon_id = "variant-daemon-\u{e9}-7";
+    let eph = [0x24u8; 32];
+    let session = 0x0123_4567_89ab_cdef_u64;
+    for e in v["handshakeErrors"].as_array_mut().unwrap() {
+        if e.get("side").and_then(Value::as_str) != Some("daemon") {
+            continue;
+        }
+        e["identitySeed"] = hex::encode(seed).into();
+        e["daemonId"] = daemon_id.into();
+        e["daemonEphemeralPrivateKey"] = hex::encode(eph).into();
+        if e["ok"] == true {
+            let daemon = Daemon::new(IdentityKeyPair::from_seed(&seed), daemon_id);
+            let init = HandshakeInit {
+                session_id: sid(session),
+                client_key: hx32(&e["initPublicKey"]),
+            };
+            let (accept, s) = daemon
+                .accept_with_ephemeral(&init, EphemeralSecret::from_bytes(eph))
+                .unwrap();
+            e["result"]["acceptFrame"] =
+                hex::encode(Frame::HandshakeAccept(accept).to_vec()).into();
+            e["result"]["clientToDaemon"] = hex::encode(*s.keys().client_to_daemon).into();
+        }
+    }
+    let new_seq = 987_654_321_u64;
+    for e in v["decryptErrors"].as_array_mut().unwrap() {
+        let l = label(e).to_owned();
+        let Some(rest) = l.strip_prefix("forged frame with seq=") else {
+            continue;
+        };
+        let digits = rest.split(|c: char| !c.is_ascii_digit()).next().unwrap();
+        e["label"] = format!("forged frame with seq={new_seq}{}", &rest[digits.len()..]).into();
+        let mut p = hx(&e["forgedPayload"]);
+        p[4..12].copy_from_slice(&new_seq.to_be_bytes());
+        e["forgedPayload"] = hex::encode(p).into();
+        e["windowAfter"]["maxSeen"] = new_seq.to_string().into();
+    }
+    v
+}
+
+#[test]
+fn the_walk_derives_its_checks_from_the_data() {
+    let v = variant();
+    // The variant really differs where the old walk hard-coded values.
+    assert_ne!(v["meta"]["name"], vectors()["meta"]["name"]);
+    assert_ne!(v["handshakeErrors"], vectors()["handshakeErrors"]);
+    assert_ne!(v["decryptErrors"], vectors()["decryptErrors"]);
+    for name in ["meta", "handshakeErrors", "decryptErrors"] {
+        let (_, walk, holds) = SECTIONS.iter().find(|(n, _, _)| *n == name).unwrap();
+        assert_eq!(
+            walk(&v[name]),
+            holds(&v[name]),
+            "{name} of the variant file"
+        );
+    }
+    // And the variant is not accepted blindly: a wrong expected accept frame fails.
+    let mut bad = v.clone();
+    let e = bad["handshakeErrors"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e.get("side").and_then(Value::as_str) == Some("daemon") && e["ok"] == true)
+        .unwrap();
+    e["daemonId"] = "daemon-001".into();
+    let walk = SECTIONS
+        .iter()
+        .find(|(n, _, _)| *n == "handshakeErrors")
+        .unwrap()
+        .1;
+    let bad_section = bad["handshakeErrors"].clone();
+    assert!(std::panic::catch_unwind(|| walk(&bad_section)).is_err());
 }

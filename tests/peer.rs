@@ -57,58 +57,90 @@ fn json(out: &[u8]) -> serde_json::Value {
 #[test]
 fn client_and_daemon_over_exec_with_json() {
     let (dir, key, pk) = setup();
-    let out = sbrp()
-        .args(["peer", "client", "--daemon-id", "d1", "--identity-key", &pk])
-        .args(["--count", "6", "--message", "hello", "--ping", "--json"])
-        .args(["--exec", &daemon_cmd(&key, "d1")])
-        .env("SBRP_HOME", dir.path())
-        .output()
-        .unwrap();
-    assert_exit(&out, 0);
-    let v = json(&out.stdout);
-    assert_eq!(v["schema"], "sbrp.peer-client/1");
-    assert_eq!(v["ok"], true);
-    assert_eq!(v["sent"], 7);
-    assert_eq!(v["matched"], 7);
-    assert_eq!(v["fingerprint"].as_str().unwrap().len(), 102);
-    assert_eq!(v["messages"][6]["size"], 65508);
-    assert!(v["ping_ms"].is_number());
-    // u64 values are decimal strings in JSON.
-    let sid = v["session_id"].as_str().unwrap();
-    assert_ne!(sid.parse::<u64>().unwrap(), 0);
+    for raw in [true, false] {
+        let mode: &[&str] = if raw { &["--raw"] } else { &[] };
+        let daemon = daemon_cmd(&key, "d1") + if raw { " --raw" } else { "" };
+        let out = sbrp()
+            .args(["peer", "client", "--daemon-id", "d1", "--identity-key", &pk])
+            .args(["--count", "6", "--message", "hello", "--ping", "--json"])
+            .args(mode)
+            .args(["--exec", &daemon])
+            .env("SBRP_HOME", dir.path())
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+        let v = json(&out.stdout);
+        assert_eq!(v["schema"], "sbrp.peer-client/1");
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["sent"], 7);
+        assert_eq!(v["matched"], 7);
+        assert_eq!(v["fingerprint"].as_str().unwrap().len(), 102);
+        if raw {
+            assert_eq!(v["mode"], "raw");
+            assert_eq!(v["messages"][6]["size"], 65508);
+        } else {
+            // SBP: echo calls of strings up to the largest that fits a Data plaintext.
+            assert_eq!(v["mode"], "sbp");
+            assert_eq!(v["peer_id"], "sbrp-daemon-d1");
+            assert_eq!(v["messages"][0]["size"], 5);
+            assert_eq!(v["messages"][6]["size"], 65000);
+        }
+        assert!(v["ping_ms"].is_number());
+        // u64 values are decimal strings in JSON.
+        let sid = v["session_id"].as_str().unwrap();
+        assert_ne!(sid.parse::<u64>().unwrap(), 0);
+    }
 }
 
 #[test]
 fn client_and_daemon_over_stdio_pipes() {
     let (_dir, key, pk) = setup();
-    let (c2d_r, c2d_w) = std::io::pipe().unwrap();
-    let (d2c_r, d2c_w) = std::io::pipe().unwrap();
-    let daemon = sbrp()
-        .args(["peer", "daemon", "--daemon-id", "d2", "--key"])
-        .arg(&key)
-        .stdin(c2d_r)
-        .stdout(d2c_w)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let client = sbrp()
-        .args(["peer", "client", "--daemon-id", "d2", "--identity-key", &pk])
-        .args(["--count", "4", "--session-id", "42"])
-        .stdin(d2c_r)
-        .stdout(c2d_w)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&client.stderr);
-    assert_eq!(client.status.code(), Some(0), "{stderr}");
-    // In stdio mode the report goes to stderr.
-    assert!(stderr.contains("4 sent, 4 matched"), "{stderr}");
-    // The client closed its end: the daemon ends cleanly at end of input.
-    let d = daemon.wait_with_output().unwrap();
-    let dlog = String::from_utf8_lossy(&d.stderr);
-    assert_eq!(d.status.code(), Some(0), "{dlog}");
-    assert!(dlog.contains("session 42: handshake done"), "{dlog}");
-    assert!(dlog.contains("session 42: echoed 65508 bytes"), "{dlog}");
+    for raw in [true, false] {
+        let mode: &[&str] = if raw { &["--raw"] } else { &[] };
+        let (c2d_r, c2d_w) = std::io::pipe().unwrap();
+        let (d2c_r, d2c_w) = std::io::pipe().unwrap();
+        let daemon = sbrp()
+            .args(["peer", "daemon", "--daemon-id", "d2", "--key"])
+            .arg(&key)
+            .args(mode)
+            .stdin(c2d_r)
+            .stdout(d2c_w)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let client = sbrp()
+            .args(["peer", "client", "--daemon-id", "d2", "--identity-key", &pk])
+            .args(["--count", "4", "--session-id", "42"])
+            .args(mode)
+            .stdin(d2c_r)
+            .stdout(c2d_w)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&client.stderr);
+        assert_eq!(client.status.code(), Some(0), "{stderr}");
+        // In stdio mode the report goes to stderr.
+        assert!(stderr.contains("4 sent, 4 matched"), "{stderr}");
+        // The client closed its end: the daemon ends cleanly at end of input.
+        let d = daemon.wait_with_output().unwrap();
+        let dlog = String::from_utf8_lossy(&d.stderr);
+        assert_eq!(d.status.code(), Some(0), "{dlog}");
+        assert!(dlog.contains("session 42: handshake done"), "{dlog}");
+        if raw {
+            assert!(dlog.contains("session 42: echoed 65508 bytes"), "{dlog}");
+        } else {
+            assert!(
+                dlog.contains("session 42: SBP handshake from sbrp-client-42"),
+                "{dlog}"
+            );
+            assert_eq!(
+                dlog.matches("session 42: rpc $sideband/echo answered")
+                    .count(),
+                4,
+                "{dlog}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -24,8 +24,36 @@ pub struct Args {
 }
 
 /// The completion script for `shell`.
+/// The command line as completion sees it: `sbrp man` offers the page names and not its
+/// hidden maintainer options (clap_complete lists hidden options too).
+fn completion_command() -> clap::Command {
+    let words = super::man::page_words();
+    crate::Cli::command().mut_subcommand("man", |man| {
+        let mut visible = clap::Command::new("man");
+        if let Some(about) = man.get_about() {
+            visible = visible.about(about.clone());
+        }
+        for arg in man.get_arguments().filter(|a| !a.is_hide_set()) {
+            let arg = if arg.get_id() == "command" {
+                arg.clone()
+                    .value_parser(clap::builder::PossibleValuesParser::new(words.iter().map(
+                        |w| {
+                            // clap keeps static names; this runs once per script.
+                            let name: &'static str = Box::leak(w.clone().into_boxed_str());
+                            clap::builder::PossibleValue::new(name)
+                        },
+                    )))
+            } else {
+                arg.clone()
+            };
+            visible = visible.arg(arg);
+        }
+        visible
+    })
+}
+
 pub fn script(shell: Shell) -> Vec<u8> {
-    let mut cmd = crate::Cli::command();
+    let mut cmd = completion_command();
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut cmd, "sbrp", &mut buf);
     buf

@@ -5,8 +5,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::escape::escape_path;
-use super::exit::{CliError, CliResult};
+use super::escape::{escape_path, shell_quote_path};
+use super::exit::{CliError, CliResult, Exit};
 
 /// File name of the default identity inside the config directory.
 pub const IDENTITY_FILE: &str = "identity.pem";
@@ -29,8 +29,59 @@ pub fn resolve_config_dir(
     non_empty(home).map(|h| h.join(".config").join("sbrp"))
 }
 
-/// The configuration directory of this process (it may not exist yet).
+/// The configuration directory of this process (it may not exist yet). An existing one is
+/// checked as ssh checks `~/.ssh` ([`check_dir_permissions`]).
 pub fn config_dir() -> CliResult<PathBuf> {
+    let dir = unchecked_config_dir()?;
+    check_dir_permissions(&dir)?;
+    Ok(dir)
+}
+
+/// Refuses (exit 5) a configuration directory that group or others can write to, or that
+/// belongs to another user (root excepted): whoever can write there can swap the identity
+/// key or the pins. A missing directory passes (it is created 0700).
+pub fn check_dir_permissions(dir: &Path) -> CliResult<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(dir) else {
+            return Ok(());
+        };
+        let mode = meta.mode() & 0o7777;
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(CliError::new(
+                Exit::UnsafePermissions,
+                format!(
+                    "the configuration directory {} belongs to user id {}, not to you (user id {me})",
+                    escape_path(dir),
+                    meta.uid()
+                ),
+            )
+            .hint("set SBRP_HOME to a directory of your own"));
+        }
+        if mode & 0o022 != 0 {
+            return Err(CliError::new(
+                Exit::UnsafePermissions,
+                format!(
+                    "the configuration directory {} has mode {mode:04o}: group or others can \
+                     write to it (and replace the identity key or the pins)",
+                    escape_path(dir)
+                ),
+            )
+            .hint(format!(
+                "run `chmod go-w {}` (and check its files: anyone could have changed them), or \
+                 set SBRP_HOME to a private directory",
+                shell_quote_path(dir)
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn unchecked_config_dir() -> CliResult<PathBuf> {
     resolve_config_dir(
         std::env::var_os("SBRP_HOME"),
         std::env::var_os("XDG_CONFIG_HOME"),

@@ -29,7 +29,7 @@ pub enum Format {
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "KEY may be hex, base64, base64url, SPKI or PKCS#8 PEM, an ssh-ed25519 \
-    line, or a raw 32/64-byte file; see docs/key-files.md.\n\nExamples:\n  \
+    line, or a raw 32/64-byte file (FILES in `sbrp man fingerprint`).\n\nExamples:\n  \
     sbrp fingerprint                    # of <config dir>/identity.pem\n  \
     sbrp fingerprint daemon.pub --format randomart\n  \
     sbrp fingerprint 11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n  \

@@ -101,12 +101,18 @@ pub fn run(out: &Output, args: Args) -> CliResult {
             dir.join(config::IDENTITY_FILE)
         }
     };
-    if !to_stdout && !args.force && path.exists() {
-        return Err(CliError::error(format!(
-            "{} already exists; sbrp never overwrites a key file",
-            escape_path(&path)
-        ))
-        .hint("pass --force to replace it (the old key is lost), or choose another path with -o"));
+    let rules = fsutil::WriteRules::secret("key file", args.force);
+    if !to_stdout {
+        // Refused before a key is made: a symlink, a directory, an existing file without --force.
+        if fsutil::check_target(&path, rules.what)? && !args.force {
+            return Err(CliError::error(format!(
+                "{} already exists; sbrp never overwrites a key file unless you pass --force",
+                escape_path(&path)
+            ))
+            .hint(
+                "pass --force to replace it (the old key is lost), or choose another path with -o",
+            ));
+        }
     }
 
     let pair = IdentityKeyPair::generate().map_err(|e| {
@@ -114,11 +120,27 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     })?;
     let secret = keyfile::encode_secret(&pair, args.format.secret_format());
     if to_stdout {
-        out.print(&secret)?;
-    } else if args.force && path.exists() {
-        fsutil::replace_atomically(&path, secret.as_bytes(), 0o600)?;
+        let lost = || {
+            CliError::error(
+                "the new secret key could not be written whole to standard output (the \
+                 reader closed it); the key is lost",
+            )
+            .hint("send it to a file (`-o FILE`) or to a reader that takes all of it")
+        };
+        out.print(&secret).map_err(|e| {
+            if e.is_quiet() {
+                // A closed pipe is quiet for data that can be printed again, not for a new
+                // secret key: it is lost.
+                lost()
+            } else {
+                e
+            }
+        })?;
+        if fsutil::stdout_pipe_lost_unread() {
+            return Err(lost());
+        }
     } else {
-        fsutil::create_new(&path, secret.as_bytes(), 0o600)?;
+        fsutil::write_file(&path, secret.as_bytes(), rules)?;
     }
     drop(secret);
 

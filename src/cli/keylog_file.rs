@@ -4,7 +4,7 @@
 //! `docs/keylog.md`). Shared by `selftest` and `peer`; writing keys is always opt-in and
 //! always announced on stderr.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use sbrp::SessionKeys;
 
 use crate::cli::escape::escape_path;
-use crate::cli::exit::{CliError, CliResult};
+use crate::cli::exit::CliResult;
 use crate::cli::output::Output;
 
 /// An open key log, shared by every connection.
@@ -35,18 +35,12 @@ impl KeyLog {
         })
     }
 
-    /// Opens `path` for appending (created 0600), and warns on stderr.
+    /// Opens `path` for appending, and warns on stderr. A new key log is created 0600; an
+    /// existing one must be a regular file (not a symlink) of the user's that group and
+    /// others cannot access (exit 5 with the `chmod 600` fix): see
+    /// [`crate::cli::fsutil::open_append_private`].
     pub fn open(out: &Output, path: &Path) -> CliResult<Self> {
-        let mut opts = OpenOptions::new();
-        opts.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let file = opts
-            .open(path)
-            .map_err(|e| CliError::io("cannot open the key log", path, &e))?;
+        let file = crate::cli::fsutil::open_append_private(path, "key log")?;
         out.warn(&format!(
             "appending session keys to {}: anyone who can read it can decrypt these sessions",
             escape_path(path)

@@ -18,8 +18,10 @@
 //!   file shapes use `"version"` instead), and is never coloured.
 
 pub mod bench;
+pub mod capped;
 pub mod completions;
 pub mod config;
+pub mod daemon_id;
 pub mod decode;
 pub mod escape;
 pub mod exit;
@@ -35,3 +37,5 @@ pub mod pin;
 pub mod pinstore;
 pub mod pubkey;
 pub mod selftest;
+pub mod token;
+pub mod tokeninput;

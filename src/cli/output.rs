@@ -96,11 +96,67 @@ pub enum Style {
     Dim,
 }
 
+/// The colour decision for stderr, for [`warn_stderr`] (set by [`Output::new`]).
+static COLOR_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `sbrp: warning: …` on stderr, for code that has no [`Output`] at hand (e.g. deep in key
+/// reading); same format and colour as [`Output::warn`].
+pub fn warn_stderr(message: &str) {
+    let colour = COLOR_STDERR.load(std::sync::atomic::Ordering::Relaxed);
+    let prefix = Output::paint(colour, "warning:", Style::Warn);
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "sbrp: {prefix} {message}");
+}
+
+/// `sbrp: …` on stderr (progress, side effects), for code that has no [`Output`] at hand.
+pub fn note_stderr(message: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "sbrp: {message}");
+}
+
 /// Stdout and stderr with their colour decisions. Create one in `main` and pass it down.
 #[derive(Debug)]
 pub struct Output {
     color_stdout: bool,
     color_stderr: bool,
+    /// Set once a JSON document went to stdout (so a failure adds no second one).
+    json_printed: std::sync::atomic::AtomicBool,
+}
+
+/// The error part of a JSON document printed on failure (`docs/json.md`).
+#[derive(Debug, Serialize)]
+pub struct ErrorJson {
+    /// The exit status's name (`"not_found"`, …).
+    pub exit: &'static str,
+    /// The exit status.
+    pub code: u8,
+    /// The message (as on stderr, without `sbrp: error:`).
+    pub message: String,
+    /// The fix, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl ErrorJson {
+    /// The JSON form of `err`.
+    pub fn of(err: &CliError) -> Self {
+        Self {
+            exit: err.exit().name(),
+            code: err.exit().code(),
+            message: err.message().to_owned(),
+            hint: err.hint_text().map(str::to_owned),
+        }
+    }
+}
+
+/// `{"schema": "sbrp.error/1", …}`: what a `--json` command prints on failure when it did
+/// not print its own document.
+#[derive(Serialize)]
+struct ErrorDocument<'a> {
+    schema: &'static str,
+    ok: bool,
+    command: &'a str,
+    error: ErrorJson,
 }
 
 impl Output {
@@ -110,7 +166,7 @@ impl Output {
         let term = std::env::var_os("TERM");
         // We decide; `colored` must not second-guess (it only looks at stdout).
         colored::control::set_override(true);
-        Self {
+        let out = Self {
             color_stdout: decide_color(
                 choice,
                 io::stdout().is_terminal(),
@@ -123,7 +179,10 @@ impl Output {
                 no_color.as_ref(),
                 term.as_ref(),
             ),
-        }
+            json_printed: std::sync::atomic::AtomicBool::new(false),
+        };
+        COLOR_STDERR.store(out.color_stderr, std::sync::atomic::Ordering::Relaxed);
+        out
     }
 
     /// An output that never colours (for tests).
@@ -132,6 +191,7 @@ impl Output {
         Self {
             color_stdout: false,
             color_stderr: false,
+            json_printed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -182,7 +242,16 @@ impl Output {
     /// could reorder or hide text on a terminal are written as `\uXXXX` escapes.
     pub fn json<T: Serialize>(&self, value: &T) -> CliResult<()> {
         let text = to_json(value)?;
+        self.json_printed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.println(&text)
+    }
+
+    /// Records that the command printed its own JSON document on stdout (by a writer other than
+    /// [`Output::json`]), so a failure does not add an `sbrp.error/1` document after it.
+    pub fn mark_json_printed(&self) {
+        self.json_printed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A line on stderr. Errors writing to stderr are ignored (there is nowhere left to
@@ -237,6 +306,24 @@ impl Output {
         Ok(line.trim_end_matches(['\n', '\r']).to_owned())
     }
 
+    /// [`Output::finish`] for a command run with `--json` (`command` is its name, e.g.
+    /// `"pin remove"`): a failure that printed no JSON document yet prints an `sbrp.error/1`
+    /// document on stdout as well as the message on stderr.
+    pub fn finish_json(&self, result: CliResult<Exit>, command: Option<&str>) -> ExitCode {
+        if let (Err(err), Some(command)) = (&result, command)
+            && !err.is_quiet()
+            && !self.json_printed.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let _ = self.json(&ErrorDocument {
+                schema: "sbrp.error/1",
+                ok: false,
+                command,
+                error: ErrorJson::of(err),
+            });
+        }
+        self.finish(result)
+    }
+
     /// Ends the program: prints the error if any, and turns the outcome into the exit status.
     pub fn finish(&self, result: CliResult<Exit>) -> ExitCode {
         match result {
@@ -247,6 +334,39 @@ impl Output {
             }
         }
     }
+}
+
+/// The name of the (sub)command (`"pin remove"`) when it was asked for JSON on stdout
+/// (`--json`, or `--format json|ndjson`), from the parsed arguments. Left out: `peer daemon`
+/// (its JSON is the log on stderr and its stdout may be the wire), `peer client` in stdio
+/// mode (stdout is the wire), and `decode` (it streams
+/// its own documents and ends them with a summary that carries `ok` and the error, on
+/// failure too).
+pub fn json_command(matches: &clap::ArgMatches) -> Option<String> {
+    let mut names = Vec::new();
+    let mut leaf = matches;
+    while let Some((name, sub)) = leaf.subcommand() {
+        names.push(name);
+        leaf = sub;
+    }
+    let json_flag = matches!(leaf.try_get_one::<bool>("json"), Ok(Some(true)));
+    // `keygen --format json` is the key file's format, not a report on stdout.
+    let json_format = names.first() != Some(&"keygen")
+        && leaf
+            .try_get_raw("format")
+            .ok()
+            .flatten()
+            .is_some_and(|mut v| v.any(|f| f == "json" || f == "ndjson"));
+    let command = names.join(" ");
+    // `peer client` without --connect or --exec speaks on stdin/stdout: stdout is the wire,
+    // and its report goes to stderr.
+    let has = |id: &str| matches!(leaf.try_get_raw(id), Ok(Some(_)));
+    let wire_on_stdout = command == "peer client" && !has("connect") && !has("exec");
+    ((json_flag || json_format)
+        && command != "peer daemon"
+        && command != "decode"
+        && !wire_on_stdout)
+        .then_some(command)
 }
 
 /// Pretty JSON, with the characters of [`super::escape::needs_escape`] above U+007F written as

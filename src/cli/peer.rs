@@ -1,7 +1,8 @@
 //! `sbrp peer daemon|client`: a known-good SBRP endpoint for live interoperability tests.
 //!
-//! - `peer daemon` is an echo daemon: it answers every HandshakeInit, sends every decrypted
-//!   message back encrypted in the other direction, and answers Ping with Pong. It speaks on
+//! - `peer daemon` answers every HandshakeInit, speaks SBP and RPC in every session
+//!   ([`sbp_handler`]; `--raw`: sends every decrypted message back encrypted in the other
+//!   direction), and answers Ping with Pong. It speaks on
 //!   stdin/stdout (composes with socat, websocat, ssh, FIFOs) or serves TCP with `--listen`.
 //! - `peer client` opens a session, checks the daemon's identity against a key or the pin file,
 //!   sends messages, verifies every echo byte for byte and reports round-trip times.
@@ -12,6 +13,7 @@
 
 pub mod client;
 pub mod daemon;
+pub mod sbp_handler;
 pub mod transport;
 
 use std::path::PathBuf;
@@ -29,9 +31,9 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum PeerCommand {
-    /// Run an echo daemon on stdin/stdout or on TCP (`--listen`)
+    /// Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)
     Daemon(daemon::Args),
-    /// Open a session, send messages and verify the echoes
+    /// Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)
     Client(client::Args),
 }
 

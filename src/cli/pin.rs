@@ -12,13 +12,14 @@ use super::keyinput;
 use super::output::{Output, Style};
 use super::pinstore::{
     AddOutcome, Pin, PinFile, PinStore, TrustPolicy, Verification, decide_unknown,
-    key_changed_error, not_pinned_error,
+    key_changed_error, not_pinned_error, pins_flag,
 };
 
 /// Arguments of `sbrp pin`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "The pin file is JSON (docs/pin-file.md), default <config dir>/pins.json.\n\n\
+    after_help = "The pin file is JSON (its format: FILES in `sbrp man pin`), default \
+    <config dir>/pins.json.\n\n\
     Examples:\n  \
     sbrp pin add daemon-1 11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo= --comment lab\n  \
     sbrp pin check daemon-1 daemon-1.pub --policy ask\n  \
@@ -28,6 +29,11 @@ pub struct Args {
     /// The pin file [default: <config dir>/pins.json]
     #[arg(long, global = true, env = "SBRP_PINS", value_name = "PATH")]
     pub pins: Option<PathBuf>,
+
+    /// Seconds a change waits for the pin file's lock (held by another sbrp) before it gives up
+    /// with exit 1; 0 waits without limit. A wait over 1 s is announced on stderr
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "10", value_parser = parse_wait)]
+    pub wait: std::time::Duration,
 
     #[command(subcommand)]
     pub command: PinCommand,
@@ -109,6 +115,8 @@ pub enum PinCommand {
 #[derive(Serialize)]
 struct Outcome<'a> {
     schema: &'static str,
+    /// False when the command fails (its exit status is not 0).
+    ok: bool,
     status: &'static str,
     daemon_id: &'a str,
     pin_file: String,
@@ -120,6 +128,9 @@ struct Outcome<'a> {
     pin: Option<Pin>,
     #[serde(skip_serializing_if = "Option::is_none")]
     previous: Option<Pin>,
+    /// The failure, when `ok` is false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<super::output::ErrorJson>,
 }
 
 impl<'a> Outcome<'a> {
@@ -139,6 +150,7 @@ impl<'a> Outcome<'a> {
         };
         Outcome {
             schema,
+            ok: true,
             status,
             daemon_id: id,
             pin_file: store.path().to_string_lossy().into_owned(),
@@ -146,6 +158,7 @@ impl<'a> Outcome<'a> {
             pinned_fingerprint: None,
             pin: None,
             previous: None,
+            error: None,
         }
     }
 }
@@ -161,7 +174,19 @@ struct ShowJson<'a> {
 /// the outcome goes to stdout and the error still to stderr.
 fn finish(out: &Output, json: Option<&Outcome<'_>>, result: Result<Exit, CliError>) -> CliResult {
     if let Some(o) = json {
-        out.json(o)?;
+        match &result {
+            Ok(_) => out.json(o)?,
+            Err(e) => out.json(&Outcome {
+                ok: false,
+                error: Some(super::output::ErrorJson::of(e)),
+                pin: o.pin.clone(),
+                previous: o.previous.clone(),
+                presented_fingerprint: o.presented_fingerprint.clone(),
+                pinned_fingerprint: o.pinned_fingerprint.clone(),
+                pin_file: o.pin_file.clone(),
+                ..*o
+            })?,
+        }
     }
     result
 }
@@ -170,9 +195,36 @@ fn key_arg_text(arg: &OsString) -> Option<&str> {
     arg.to_str().filter(|s| *s != "-")
 }
 
+/// Parses `--wait`: a non-negative number of seconds (fractions allowed), at most a day.
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !v.is_finite() || !(0.0..=86_400.0).contains(&v) {
+        return Err(format!("`{s}` is not between 0 and 86400 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
+/// The daemon id of a subcommand, if it takes one.
+fn daemon_id_of(cmd: &PinCommand) -> Option<&str> {
+    match cmd {
+        PinCommand::Add { daemon_id, .. }
+        | PinCommand::Replace { daemon_id, .. }
+        | PinCommand::Check { daemon_id, .. }
+        | PinCommand::Show { daemon_id, .. }
+        | PinCommand::Remove { daemon_id, .. } => Some(daemon_id),
+        PinCommand::List { .. } => None,
+    }
+}
+
 /// Runs `sbrp pin`.
 pub fn run(out: &Output, args: Args) -> CliResult {
-    let store = PinStore::open(args.pins)?;
+    if let Some(id) = daemon_id_of(&args.command) {
+        super::daemon_id::validate(id)?;
+    }
+    let store = PinStore::open(args.pins)?.with_wait(args.wait);
     match args.command {
         PinCommand::Add {
             daemon_id,
@@ -255,7 +307,14 @@ fn replace(
 ) -> CliResult {
     let (key, _) = keyinput::load_public_arg(key_arg)?;
     let Some(old) = store.lookup(id)? else {
-        return Err(not_pinned_error(store, id));
+        let mut o = Outcome::new("replace", "not_pinned", id, store);
+        o.presented_fingerprint = Some(key.fingerprint());
+        let err = not_pinned_error(store, id).hint(format!(
+            "there is no key to replace; to pin this one: sbrp pin add {} KEY{}",
+            super::escape::shell_quote(id),
+            pins_flag(store)
+        ));
+        return finish(out, json.then_some(&o), Err(err));
     };
     if old.matches(&key) {
         let mut o = Outcome::new("replace", "unchanged", id, store);
@@ -276,28 +335,39 @@ fn replace(
         out.style_err(&key.fingerprint(), Style::Bold)
     ));
     if !yes {
+        let mut o = Outcome::new("replace", "not_approved", id, store);
+        o.presented_fingerprint = Some(key.fingerprint());
+        o.pinned_fingerprint = Some(old.fingerprint.clone());
+        o.pin = Some(old.clone());
         if !out.can_prompt() {
-            return Err(CliError::new(
+            let err = CliError::new(
                 Exit::Usage,
                 "refusing to replace a pinned key without confirmation (stdin is not a terminal)",
             )
-            .hint("check the new fingerprint with the daemon's operator, then pass --yes"));
+            .hint("check the new fingerprint with the daemon's operator, then pass --yes");
+            return finish(out, json.then_some(&o), Err(err));
         }
         let answer = out.ask("Approve this key change? Type yes to replace: ")?;
         if !answer.trim().eq_ignore_ascii_case("yes") {
-            return Err(CliError::new(
+            let err = CliError::new(
                 Exit::KeyMismatch,
                 format!(
                     "key change of \"{}\" not approved; the pin is unchanged",
-                    escape(id)
+                    super::daemon_id::shorten(id)
                 ),
             )
-            .hint("answer `yes` (or pass --yes) to approve it"));
+            .hint(
+                "nothing changed; once the operator confirmed the new fingerprint, run the \
+                 command again and type yes",
+            );
+            return finish(out, json.then_some(&o), Err(err));
         }
     }
     let (previous, new) = store.replace(id, &old.key(), &key, comment)?;
     if json {
         let mut o = Outcome::new("replace", "replaced", id, store);
+        o.presented_fingerprint = Some(key.fingerprint());
+        o.pinned_fingerprint = Some(new.fingerprint.clone());
         o.pin = Some(new.clone());
         o.previous = Some(previous.clone());
         out.json(&o)?;
@@ -323,8 +393,15 @@ fn check(
     let (key, _) = keyinput::load_public_arg(key_arg)?;
     let mut verification = store.verify(id, &key)?;
     if let Verification::Match(_) = verification {
-        // Re-checked under the lock while recording the time.
-        verification = store.mark_verified(id, &key)?;
+        // Re-checked under the lock while recording the time. Recording is best effort (a
+        // read-only config directory, a lock held too long): the check itself stands.
+        match store.mark_verified(id, &key) {
+            Ok(v) => verification = v,
+            Err(e) => out.warn(&format!(
+                "the key matches, but last_verified_at was not updated: {}",
+                e.message()
+            )),
+        }
     }
     let mut o = Outcome::new("check", "", id, store);
     o.presented_fingerprint = Some(key.fingerprint());
@@ -363,9 +440,21 @@ fn check_unknown(
         o.status = "not_pinned";
         let mut err = not_pinned_error(store, id);
         if policy == TrustPolicy::Ask {
-            err = err.hint(
-                "answer yes (or paste the fingerprint) on a terminal, or pin it with `sbrp pin add`",
-            );
+            err = if out.can_prompt() {
+                err.hint(format!(
+                    "you did not approve it; once its fingerprint is confirmed, run the command \
+                     again and answer yes (or paste the fingerprint), or: sbrp pin add {} KEY{}",
+                    super::escape::shell_quote(id),
+                    pins_flag(store)
+                ))
+            } else {
+                err.hint(format!(
+                    "--policy ask needs a terminal to ask on (stdin and stderr); here, check the \
+                     fingerprint out of band and pin it: sbrp pin add {} KEY{}",
+                    super::escape::shell_quote(id),
+                    pins_flag(store)
+                ))
+            };
         }
         return finish(out, json.then_some(&o), Err(err));
     }
@@ -445,9 +534,17 @@ fn list(out: &Output, store: &PinStore, json: bool) -> CliResult {
     Ok(Exit::Success)
 }
 
+/// Exit 3 for show/remove: the id is not in the file; `pin list` shows what is.
+fn unknown_id_error(store: &PinStore, id: &str) -> CliError {
+    not_pinned_error(store, id).hint(format!(
+        "check the id's spelling; `sbrp pin list{}` shows the pinned daemons",
+        pins_flag(store)
+    ))
+}
+
 fn show(out: &Output, store: &PinStore, id: &str, json: bool) -> CliResult {
     let Some(pin) = store.lookup(id)? else {
-        return Err(not_pinned_error(store, id));
+        return Err(unknown_id_error(store, id));
     };
     if json {
         out.json(&ShowJson {
@@ -474,7 +571,8 @@ fn show(out: &Output, store: &PinStore, id: &str, json: bool) -> CliResult {
 
 fn remove(out: &Output, store: &PinStore, id: &str, json: bool) -> CliResult {
     let Some(pin) = store.remove(id)? else {
-        return Err(not_pinned_error(store, id));
+        let o = Outcome::new("remove", "not_pinned", id, store);
+        return finish(out, json.then_some(&o), Err(unknown_id_error(store, id)));
     };
     if json {
         let mut o = Outcome::new("remove", "removed", id, store);

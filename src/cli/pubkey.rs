@@ -1,5 +1,6 @@
 //! `sbrp pubkey [FILE|-]`: the public key of a secret key file, like `wg pubkey` or
-//! `ssh-keygen -y`. Refuses a secret file that group or others can access (exit 5).
+//! `ssh-keygen -y`. Refuses a secret file that group or others can access (exit 5). A public
+//! key input is printed normalised (so `sbrp pubkey daemon.pub --format hex` converts).
 
 use std::path::PathBuf;
 
@@ -32,7 +33,8 @@ pub enum Format {
     sbrp pubkey daemon.pem --format pem\n  \
     sbrp keygen -o - | sbrp pubkey -")]
 pub struct Args {
-    /// Secret key file, or `-` for stdin [default: <config dir>/identity.pem]
+    /// Secret key file (or a public key, printed normalised), or `-` for stdin [default:
+    /// <config dir>/identity.pem]
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
 
@@ -44,8 +46,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
 
-    /// Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is
-    /// refused as ambiguous: it could be a public key)
+    /// Read a bare 32-byte value (hex, base64, raw) as an Ed25519 seed (by default it is a
+    /// public key, printed normalised with a note)
     #[arg(long)]
     pub seed: bool,
 }
@@ -77,9 +79,26 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     let bare = if args.seed {
         BareKey::Seed
     } else {
-        BareKey::Refuse
+        BareKey::Public
     };
-    let loaded = keyinput::load_secret(&path, bare)?;
+    let loaded = keyinput::load_secret_or_public(&path, bare)?;
+    if !loaded.decoded.key.is_secret() {
+        use sbrp::keyfile::KeyEncoding as E;
+        let bare_value = matches!(
+            loaded.decoded.encoding,
+            E::Raw | E::Hex | E::Base64 | E::Base64Url
+        );
+        out.note(&format!(
+            "{} holds a public key ({}); printing it normalised{}",
+            loaded.source.describe(),
+            loaded.decoded.encoding.name(),
+            if bare_value {
+                " (if this 32-byte value is an Ed25519 seed, pass --seed)"
+            } else {
+                ""
+            }
+        ));
+    }
     let public = loaded.public_key();
     let format = if args.json { Format::Json } else { args.format };
     match format {

@@ -4,13 +4,12 @@
 
 mod checks;
 
-use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::exit::{CliError, CliResult, Exit};
+use super::fsutil::{self, WriteRules};
 use super::keylog_file::KeyLog;
 use super::output::{Output, Style};
 
@@ -20,15 +19,20 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 
-    /// Append the loopback session's keys to FILE (keylog format, see docs/keylog.md), so
+    /// Append the loopback session's keys to FILE (key-log format, see FILES), so
     /// `sbrp decode --keylog FILE` can decrypt the capture; also enabled by a non-empty
     /// SBRP_KEYLOGFILE
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
 
-    /// Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`)
+    /// Write every frame of the loopback session to FILE (raw SBRP stream, for `sbrp decode`);
+    /// an existing FILE is replaced only with --force, a symbolic link never
     #[arg(long, value_name = "FILE")]
     capture: Option<PathBuf>,
+
+    /// Replace an existing --capture file
+    #[arg(long, requires = "capture")]
+    force: bool,
 }
 
 #[derive(Serialize)]
@@ -50,15 +54,44 @@ struct CheckJson<'a> {
 }
 
 pub fn run(out: &Output, args: Args) -> CliResult {
+    let keylog = KeyLog::path(args.keylog);
+    if let (Some(capture), Some(keylog)) = (&args.capture, &keylog)
+        && fsutil::same_file(capture, keylog)
+    {
+        return Err(CliError::new(
+            Exit::Usage,
+            format!(
+                "--capture and the key log are the same file ({}): the capture would destroy \
+                 the keys",
+                super::escape::escape_path(capture)
+            ),
+        )
+        .hint("give the capture and the key log two different paths"));
+    }
+    if let Some(path) = &args.capture {
+        // Refused before anything runs: a symlink, a directory, an existing file without --force.
+        let rules = WriteRules::public("capture", args.force);
+        if fsutil::check_target(path, rules.what)? && !args.force {
+            return Err(CliError::error(format!(
+                "{} already exists; sbrp never replaces a capture unless you pass --force",
+                super::escape::escape_path(path)
+            ))
+            .hint("pass --force to replace it, or choose another path"));
+        }
+    }
     let outcome = checks::run();
 
-    if let (Some(path), Some((sid, keys))) = (KeyLog::path(args.keylog), &outcome.session) {
+    if let (Some(path), Some((sid, keys))) = (keylog, &outcome.session) {
         KeyLog::open(out, &path)?
             .write(sid.get(), keys)
             .map_err(CliError::error)?;
     }
     if let Some(path) = &args.capture {
-        write_capture(path, &outcome.capture)?;
+        fsutil::write_file(
+            path,
+            &outcome.capture,
+            WriteRules::public("capture", args.force),
+        )?;
         out.note(&format!(
             "{} bytes of frames written to {}",
             outcome.capture.len(),
@@ -150,10 +183,4 @@ fn print_checklist(
     text.push_str(&summary);
     text.push('\n');
     out.print(&text)
-}
-
-fn write_capture(path: &Path, bytes: &[u8]) -> CliResult<()> {
-    File::create(path)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .map_err(|e| CliError::io("cannot write the capture", path, &e))
 }

@@ -1,7 +1,7 @@
 //! The dissector proper: a frame plus what was seen before it in, a structured record out.
 //! No I/O and no presentation: `render` turns records into text or JSON.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Serialize, Serializer};
 use zeroize::Zeroizing;
@@ -17,14 +17,14 @@ use sbrp::replay::ReplayWindow;
 use sbrp::{ErrorCode, SessionKeys};
 
 use super::framer::{CutFrame, Tail};
+use super::sessions::{Counter, MAX_COUNTED_SESSIONS, MAX_KEYLESS_SESSIONS, Table};
 use sbrp::stream::StreamError;
 
-/// Sessions tracked at most (state for replay windows and handshakes). Beyond this, new
-/// sessions are still decoded frame by frame but their cross-frame checks are skipped, so an
-/// adversarial capture with millions of session ids cannot exhaust memory.
-pub const MAX_TRACKED_SESSIONS: usize = 4096;
-/// Session ids listed in the summary at most.
-pub const MAX_LISTED_SESSIONS: usize = 64;
+/// Sessions whose keys are derived from their handshake at most (each needs the given
+/// ephemeral secret's public key and a signed accept; a capture could repeat them).
+pub const MAX_DERIVED_SESSIONS: usize = 1024;
+/// The code of the diagnostics that say a bound on the dissector's state was reached.
+pub const TRACKING_LIMIT: &str = "tracking_limit";
 
 /// Which ephemeral secret the user gave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,12 +54,15 @@ pub struct Config {
 /// One diagnostic: an SBRP error code at a stream offset.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Diagnostic {
-    /// The SBRP error-code string.
+    /// The SBRP error-code string (or `tracking_limit`).
     pub code: &'static str,
     /// Stream offset of the byte (or frame) concerned.
     pub offset: u64,
     /// What is wrong, in words.
     pub message: String,
+    /// The finding rests on bytes no key authenticated (a repeat seen without keys).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unauthenticated: bool,
 }
 
 /// A field of a frame, for `-v`.
@@ -173,6 +176,16 @@ pub struct FrameRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_hex: Option<String>,
 
+    /// The plaintext read as an SBP frame (`sbp_view`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbp: Option<super::sbp_view::SbpView>,
+    /// Where the frame came from in a browser capture (`har`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<super::har::WsInfo>,
+    /// Remarks that are not rule violations (a plaintext that is not SBP, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+
     /// Every rule this frame breaks.
     pub diagnostics: Vec<Diagnostic>,
     /// The field layout (`-v` only).
@@ -186,28 +199,28 @@ struct SessionState {
     init: Option<HandshakeInit>,
     accept_seen: bool,
     signal_seen: bool,
-    derived: Option<SessionKeys>,
+    /// The session was evicted earlier (see `sessions.rs`): what came before is unknown.
+    resumed: bool,
+    derived: Option<Box<SessionKeys>>,
+    /// The replay windows: of authenticated seqs when the session has keys, else of every
+    /// seq seen (unauthenticated).
     windows: [ReplayWindow; 2],
 }
 
-/// The state of session `sid`, created on first sight while fewer than
-/// [`MAX_TRACKED_SESSIONS`] are tracked.
+/// The state of session `sid` (never 0), created on first sight.
 fn session<'m>(
-    sessions: &'m mut HashMap<u64, SessionState>,
-    stats: &mut Stats,
+    sessions: &'m mut Table<SessionState>,
+    keylog: Option<&KeyLog>,
     sid: u64,
+    at: u64,
 ) -> Option<&'m mut SessionState> {
     if sid == 0 {
         return None;
     }
-    if !sessions.contains_key(&sid) {
-        if sessions.len() >= MAX_TRACKED_SESSIONS {
-            stats.sessions_overflow = true;
-            return None;
-        }
-        sessions.insert(sid, SessionState::default());
-    }
-    sessions.get_mut(&sid)
+    let keyed = keylog.is_some_and(|l| l.has_session(sid));
+    let (state, resumed) = sessions.get(sid, keyed, at);
+    state.resumed |= resumed;
+    Some(state)
 }
 
 fn dir_index(d: Direction) -> usize {
@@ -226,10 +239,14 @@ pub struct Stats {
     pub frame_bytes: u64,
     /// Frames per type, in type order.
     pub by_type: BTreeMap<u8, u64>,
-    /// Distinct non-zero session ids, up to [`MAX_TRACKED_SESSIONS`].
-    pub sessions: BTreeSet<u64>,
-    /// More sessions than could be tracked.
-    pub sessions_overflow: bool,
+    /// Distinct non-zero session ids (exact up to `MAX_COUNTED_SESSIONS`).
+    pub sessions: Counter,
+    /// Idle sessions without keys evicted from the state table.
+    pub sessions_evicted: u64,
+    /// Sessions whose keys were derived from their handshake.
+    pub derived_sessions: usize,
+    /// Stream offset of the first accept whose keys were not derived for the bound.
+    pub derived_overflow_at: Option<u64>,
     /// Data frames for which a key was known.
     pub decrypt_attempts: u64,
     /// Data frames that authenticated.
@@ -245,12 +262,16 @@ pub struct Stats {
 /// The dissector.
 pub struct Dissector {
     cfg: Config,
-    sessions: HashMap<u64, SessionState>,
+    sessions: Table<SessionState>,
     /// Statistics so far.
     pub stats: Stats,
     scratch: Vec<u8>,
     /// Fill `plaintext_hex`/`plaintext_utf8` (JSON) rather than only `plaintext`.
     pub json: bool,
+    /// The SBP/RPC layer inside the plaintexts.
+    pub sbp: super::sbp_view::SbpTracker,
+    /// Capture time of the frame being dissected (seconds), when the capture has times.
+    pub now: Option<f64>,
 }
 
 /// Lower-case hex. `hex::encode` builds its string one `char` at a time, which dominated
@@ -271,10 +292,12 @@ impl Dissector {
     pub fn new(cfg: Config) -> Self {
         Self {
             cfg,
-            sessions: HashMap::new(),
+            sessions: Table::default(),
             stats: Stats::default(),
             scratch: Vec::new(),
             json: false,
+            sbp: Default::default(),
+            now: None,
         }
     }
 
@@ -297,12 +320,8 @@ impl Dissector {
         self.stats.frames += 1;
         self.stats.frame_bytes += cut.bytes.len() as u64;
         *self.stats.by_type.entry(header.type_byte).or_default() += 1;
-        if sid != 0 && !self.stats.sessions.contains(&sid) {
-            if self.stats.sessions.len() < MAX_TRACKED_SESSIONS {
-                self.stats.sessions.insert(sid);
-            } else {
-                self.stats.sessions_overflow = true;
-            }
+        if sid != 0 {
+            self.stats.sessions.add(sid, cut.offset);
         }
         if self.cfg.fields {
             rec.fields.extend([
@@ -352,6 +371,22 @@ impl Dissector {
             FrameType::Ping | FrameType::Pong => ping(&mut rec, &raw, payload_at),
             FrameType::Control => control(&mut rec, &raw, payload_at),
         }
+        if let (Some(pt), Some(direction)) = (rec.plaintext.take(), rec.direction) {
+            let at = super::sbp_view::At {
+                sid,
+                direction: if direction == Direction::ClientToDaemon.name() {
+                    Direction::ClientToDaemon
+                } else {
+                    Direction::DaemonToClient
+                },
+                index,
+                base: payload_at + NONCE_LEN as u64,
+                time: self.now,
+                fields: self.cfg.fields,
+            };
+            self.sbp.inspect(&mut rec, &pt, &at);
+            rec.plaintext = Some(pt);
+        }
         self.finish(rec)
     }
 
@@ -376,7 +411,8 @@ impl Dissector {
             rec.fields.push(field("client_ephemeral_key", 13, 32));
         }
         rec.client_ephemeral_key = Some(hex(&init.client_key));
-        if let Some(state) = session(&mut self.sessions, &mut self.stats, sid) {
+        let frame_at = at - HEADER_LEN as u64;
+        if let Some(state) = session(&mut self.sessions, self.cfg.keylog.as_ref(), sid, frame_at) {
             if state.init.is_some() {
                 push_diag(
                     rec,
@@ -386,6 +422,7 @@ impl Dissector {
                 );
                 *state = SessionState::default();
             }
+            state.resumed = false;
             state.init = Some(HandshakeInit {
                 session_id: init.session_id,
                 client_key: init.client_key,
@@ -412,7 +449,9 @@ impl Dissector {
         let frame_at = at - HEADER_LEN as u64;
 
         // Pin check (identity_key_changed is checked before the signature, as a client does).
-        let mut verify_with = accept.identity_key;
+        // The signature is checked with the key the accept presents, whatever the pin says:
+        // the pin mismatch and the signature are two facts, each reported once.
+        let verify_with = accept.identity_key;
         if let Some(pinned) = &self.cfg.pinned {
             match pinned {
                 None => rec.pin = Some("not_pinned"),
@@ -429,14 +468,14 @@ impl Dissector {
                             p.fingerprint()
                         ),
                     );
-                    verify_with = *p;
                 }
             }
         }
 
         let daemon_id = self.cfg.daemon_id.clone();
         let ephemeral = self.cfg.ephemeral.clone();
-        let Some(state) = session(&mut self.sessions, &mut self.stats, sid) else {
+        let Some(state) = session(&mut self.sessions, self.cfg.keylog.as_ref(), sid, frame_at)
+        else {
             return;
         };
         state.accept_seen = true;
@@ -444,6 +483,10 @@ impl Dissector {
             return;
         };
         let Some(init) = state.init else {
+            if state.resumed {
+                // Its HandshakeInit may have come before the session was evicted.
+                return;
+            }
             push_diag(
                 rec,
                 ErrorCode::HandshakeFailed,
@@ -457,17 +500,12 @@ impl Dissector {
         let valid = verify_with.verify_strict(&payload, &accept.signature);
         rec.signature_valid = Some(valid);
         if !valid {
-            let which = if rec.pin == Some("mismatch") {
-                "the pinned identity key"
-            } else {
-                "the advertised identity key"
-            };
             push_diag(
                 rec,
                 ErrorCode::HandshakeFailed,
                 at + 64,
                 format!(
-                    "the signature does not verify with {which} for daemon id {:?}: wrong daemon id, or a forged or corrupted accept",
+                    "the signature does not verify with the presented identity key for daemon id {:?}: wrong daemon id, or a forged or corrupted accept",
                     String::from_utf8_lossy(&daemon_id)
                 ),
             );
@@ -476,6 +514,10 @@ impl Dissector {
         let Some((side, secret)) = ephemeral else {
             return;
         };
+        if state.derived.is_none() && self.stats.derived_sessions >= MAX_DERIVED_SESSIONS {
+            self.stats.derived_overflow_at.get_or_insert(frame_at);
+            return;
+        }
         let secret = EphemeralSecret::from_bytes(*secret);
         let known = match side {
             Side::Client => KnownEphemeral::Client(secret),
@@ -483,8 +525,15 @@ impl Dissector {
         };
         match recover_keys(&daemon_id, &init, &accept, known, &verify_with) {
             Ok(keys) => {
-                state.derived = Some(keys);
+                if state.derived.is_none() {
+                    self.stats.derived_sessions += 1;
+                }
+                state.derived = Some(Box::new(keys));
+                // The keyless marks so far are not authenticated ones: start afresh.
+                state.windows = Default::default();
                 rec.keys_derived = Some(true);
+                // A session with keys is never evicted.
+                self.sessions.get(sid, true, frame_at);
             }
             // The secret belongs to another session of the capture: nothing to say.
             Err(RecoverError::NotThisHandshake) => rec.keys_derived = Some(false),
@@ -538,17 +587,25 @@ impl Dissector {
             stats,
             scratch,
             json,
+            ..
         } = self;
-        let Some(state) = session(sessions, stats, sid) else {
+        let frame_at = at - HEADER_LEN as u64;
+        let Some(state) = session(sessions, cfg.keylog.as_ref(), sid, frame_at) else {
             return;
         };
         // Does the direction fit the rest of the session's traffic in this stream?
         let contradiction = match direction {
-            Direction::DaemonToClient if state.init.is_some() && !state.accept_seen => Some(
-                "daemon_to_client Data before the session's HandshakeAccept: the daemon cannot have sealed it",
-            ),
+            Direction::DaemonToClient
+                if state.init.is_some() && !state.accept_seen && !state.resumed =>
+            {
+                Some(
+                    "daemon_to_client Data before the session's HandshakeAccept: the daemon cannot have sealed it",
+                )
+            }
             Direction::ClientToDaemon
-                if state.init.is_none() && (state.accept_seen || state.signal_seen) =>
+                if state.init.is_none()
+                    && (state.accept_seen || state.signal_seen)
+                    && !state.resumed =>
             {
                 Some(
                     "client_to_daemon Data in a stream that carries the daemon's frames of this session but not the client's HandshakeInit",
@@ -561,14 +618,38 @@ impl Dissector {
         }
 
         // Keys: derived from the handshake first, then the key log's candidates.
-        let mut candidates: Vec<([u8; 32], &'static str)> = Vec::new();
+        // Copies of keys: wiped when dropped.
+        let mut candidates: Vec<(zeroize::Zeroizing<[u8; 32]>, &'static str)> = Vec::new();
         if let Some(k) = &state.derived {
-            candidates.push((*k.for_direction(direction), "handshake"));
+            candidates.push((
+                zeroize::Zeroizing::new(*k.for_direction(direction)),
+                "handshake",
+            ));
         }
         if let Some(log) = &cfg.keylog {
-            candidates.extend(log.keys(sid, direction).iter().map(|k| (**k, "keylog")));
+            candidates.extend(
+                log.keys(sid, direction)
+                    .map(|k| (zeroize::Zeroizing::new(*k), "keylog")),
+            );
         }
         if candidates.is_empty() {
+            // No key: still a repeat of a seq is something an endpoint refuses. Every seq
+            // seen marks the window (nothing can be authenticated).
+            let window = &mut state.windows[dir_index(direction)];
+            if window.check(seq) {
+                window.mark(seq);
+            } else {
+                rec.diagnostics.push(Diagnostic {
+                    code: ErrorCode::SequenceError.name(),
+                    offset: at + 4,
+                    message: format!(
+                        "seq {seq} of {} was already seen in this session, or is older than the {}-message window (seen without keys: neither copy is authenticated; an endpoint refuses the later one)",
+                        direction.name(),
+                        window.size()
+                    ),
+                    unauthenticated: true,
+                });
+            }
             return;
         }
         stats.decrypt_attempts += 1;
@@ -625,7 +706,7 @@ impl Dissector {
                     other_keys.push(*k.for_direction(other));
                 }
                 if let Some(log) = &cfg.keylog {
-                    other_keys.extend(log.keys(sid, other).iter().map(|k| **k));
+                    other_keys.extend(log.keys(sid, other).copied());
                 }
                 let other_nonce = other.nonce(seq);
                 let sealed_other = other_keys.iter().any(|key| {
@@ -674,7 +755,10 @@ impl Dissector {
                         format!("unknown signal reason 0x{r:02x}: accepted and treated as none"),
                     );
                 }
-                if let Some(state) = session(&mut self.sessions, &mut self.stats, sid) {
+                let frame_at = at - HEADER_LEN as u64;
+                if let Some(state) =
+                    session(&mut self.sessions, self.cfg.keylog.as_ref(), sid, frame_at)
+                {
                     state.signal_seen = true;
                 }
             }
@@ -705,6 +789,7 @@ fn push_diag(rec: &mut FrameRecord, code: ErrorCode, offset: u64, message: Strin
         code: code.name(),
         offset,
         message,
+        unauthenticated: false,
     });
 }
 
@@ -787,6 +872,7 @@ pub fn stream_diagnostics(fatal: Option<&StreamError>, tail: Option<&Tail>) -> V
                 "{}; the frame boundary after this header cannot be found, so decoding stops here",
                 strip_code(&error.to_string(), error.code())
             ),
+            unauthenticated: false,
         });
     }
     if let Some(t) = tail {
@@ -809,6 +895,7 @@ pub fn stream_diagnostics(fatal: Option<&StreamError>, tail: Option<&Tail>) -> V
             code: ErrorCode::MalformedFrame.name(),
             offset,
             message,
+            unauthenticated: false,
         });
     }
     out
@@ -822,6 +909,48 @@ fn strip_code(message: &str, code: ErrorCode) -> String {
 }
 
 impl Dissector {
+    /// The `tracking_limit` diagnostics: every bound on the dissector's state that was
+    /// reached (stream-level; JSON: the summary's `diagnostics`).
+    pub fn limit_diagnostics(&mut self) -> Vec<Diagnostic> {
+        self.stats.sessions_evicted = self.sessions.evicted;
+        let mut out = Vec::new();
+        let mut push = |offset: u64, message: String| {
+            out.push(Diagnostic {
+                code: TRACKING_LIMIT,
+                offset,
+                message,
+                unauthenticated: false,
+            });
+        };
+        if let Some(at) = self.sessions.first_eviction_at {
+            let n = self.sessions.evicted;
+            push(
+                at,
+                format!(
+                    "more than {MAX_KEYLESS_SESSIONS} sessions without keys were active at once: {n} idle one{} evicted (the first here); every frame was still examined, but a replay or handshake check that spans an eviction is not made",
+                    if n == 1 { " was" } else { "s were" }
+                ),
+            );
+        }
+        if let Some(at) = self.stats.sessions.overflow_at {
+            push(
+                at,
+                format!(
+                    "more than {MAX_COUNTED_SESSIONS} distinct session ids: from here on they are not counted, and the session count is a lower bound"
+                ),
+            );
+        }
+        if let Some(at) = self.stats.derived_overflow_at {
+            push(
+                at,
+                format!(
+                    "keys were derived for {MAX_DERIVED_SESSIONS} handshakes already: later handshakes that use the given ephemeral secret are not decrypted"
+                ),
+            );
+        }
+        out
+    }
+
     /// Counts stream diagnostics into the statistics.
     pub fn count_stream(&mut self, diags: &[Diagnostic]) {
         for d in diags {

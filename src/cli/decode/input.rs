@@ -20,6 +20,8 @@ pub enum InputKind {
     Hex,
     /// Base64, standard or URL-safe (whitespace, newlines and `#` comments allowed).
     Base64,
+    /// A browser's HAR file: the binary messages of its WebSockets (auto: input starting `{`).
+    Har,
 }
 
 impl InputKind {
@@ -30,6 +32,7 @@ impl InputKind {
             Self::Raw => "raw",
             Self::Hex => "hex",
             Self::Base64 => "base64",
+            Self::Har => "har",
         }
     }
 }
@@ -157,6 +160,61 @@ fn text_kind(base64: bool) -> InputKind {
     }
 }
 
+/// Why the start of some bytes cannot be an SBRP stream, or `None` when it can: the first
+/// byte must be a frame type, and a length (when its four bytes are there) at most 65536.
+/// Empty input is a (trivially) valid stream.
+pub fn implausible_start(bytes: &[u8]) -> Option<String> {
+    let &first = bytes.first()?;
+    if sbrp::frame::FrameType::from_u8(first).is_none() {
+        return Some(format!(
+            "its first byte 0x{first:02x} is not an SBRP frame type"
+        ));
+    }
+    if let Some(len) = bytes.get(1..5) {
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        if len as usize > sbrp::frame::MAX_PAYLOAD_LEN {
+            return Some(format!(
+                "its first header announces {len} payload bytes, more than the 65536 allowed"
+            ));
+        }
+    }
+    None
+}
+
+/// Checks the kind [`detect`] chose against the decoded start of the input: text that does
+/// not decode to the start of an SBRP stream as hex is tried as base64 (hex digits are base64
+/// too); when no form fits, the error says what each form gave. `prefix` is what was read so
+/// far (detection needs at most 4 KiB, or the whole input when shorter).
+pub fn confirm(kind: InputKind, prefix: &[u8]) -> Result<InputKind, String> {
+    let order: &[InputKind] = match kind {
+        InputKind::Hex => &[InputKind::Hex, InputKind::Base64, InputKind::Raw],
+        InputKind::Base64 => &[InputKind::Base64, InputKind::Hex, InputKind::Raw],
+        // Binary input is raw: the framer reports a bad first header itself.
+        InputKind::Raw | InputKind::Auto | InputKind::Har => return Ok(kind),
+    };
+    let mut tried = Vec::new();
+    for &k in order {
+        let why = match TextDecoder::new(k) {
+            None => implausible_start(prefix),
+            Some(mut d) => {
+                let mut out = Vec::new();
+                match d.feed(prefix, &mut out) {
+                    Err(e) if out.len() < HEADER_PROBE => Some(format!("{e}")),
+                    _ => implausible_start(&out).map(|w| format!("decodes to bytes where {w}")),
+                }
+            }
+        };
+        match why {
+            None => return Ok(k),
+            Some(w) => tried.push(format!("{} ({w})", k.name())),
+        }
+    }
+    Err(tried.join("; "))
+}
+
+/// Decoded bytes that suffice to judge the start of a stream (type and length).
+const HEADER_PROBE: usize = 5;
+
 /// A streaming decoder from text to bytes.
 #[derive(Debug)]
 pub enum TextDecoder {
@@ -172,7 +230,7 @@ impl TextDecoder {
         match kind {
             InputKind::Hex => Some(Self::Hex(HexDecoder::default())),
             InputKind::Base64 => Some(Self::Base64(Base64Decoder::default())),
-            InputKind::Raw | InputKind::Auto => None,
+            InputKind::Raw | InputKind::Auto | InputKind::Har => None,
         }
     }
 
@@ -451,5 +509,45 @@ mod tests {
         assert_eq!(detect_final(b"EAAA=="), InputKind::Base64);
         assert_eq!(detect_final(b""), InputKind::Raw);
         assert_eq!(detect(&[b'a'; 5000]), Kind(InputKind::Hex));
+    }
+
+    #[test]
+    fn confirmation_refuses_text_that_is_no_capture() {
+        // A hex Ping, base64 of a Ping, and text that fits no form.
+        assert_eq!(
+            confirm(InputKind::Hex, b"10 00000000 0000000000000000\n"),
+            Ok(InputKind::Hex)
+        );
+        assert_eq!(
+            confirm(InputKind::Base64, b"EAAAAAAAAAAAAAAAAA==\n"),
+            Ok(InputKind::Base64)
+        );
+        for text in [
+            &b"hello world\n"[..],
+            b"deadbeef\n",
+            b"ffff\n",
+            b"# just a comment\nzzzz\n",
+        ] {
+            let e = confirm(detect_final(text), text).unwrap_err();
+            for form in ["hex (", "base64 (", "raw ("] {
+                assert!(e.contains(form), "{e}");
+            }
+        }
+        // Hex digits that only make sense as base64.
+        let b64 = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .encode([0x20, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0x10, 1])
+        };
+        assert_eq!(
+            confirm(InputKind::Base64, b64.as_bytes()),
+            Ok(InputKind::Base64)
+        );
+        assert_eq!(implausible_start(&[]), None);
+        assert!(
+            implausible_start(&[0x03, 0xff, 0, 0, 0])
+                .unwrap()
+                .contains("payload bytes")
+        );
     }
 }

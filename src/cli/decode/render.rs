@@ -9,12 +9,13 @@ use serde::Serialize;
 
 use sbrp::frame::FrameType;
 
-use super::dissect::{Diagnostic, FrameRecord, MAX_LISTED_SESSIONS, Stats};
+use super::dissect::{Diagnostic, FrameRecord, Stats};
+use super::sessions::{MAX_COUNTED_SESSIONS, MAX_LISTED_SESSIONS};
 use crate::cli::escape::{escape, needs_escape};
 use crate::cli::output::harden_json;
 
 /// The version of the JSON schema (`docs/decode-json.md`).
-pub const SCHEMA: &str = "sbrp.decode/1";
+pub const SCHEMA: &str = "sbrp.decode/2";
 
 /// The `--format` flag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -42,8 +43,12 @@ pub struct Summary {
     pub bytes: u64,
     /// Frames per type name.
     pub frames_by_type: BTreeMap<&'static str, u64>,
-    /// Distinct non-zero session ids.
+    /// Distinct non-zero session ids: exact when `sessions_exact`, else a lower bound.
     pub sessions: usize,
+    /// False when there were more than `MAX_COUNTED_SESSIONS` distinct session ids.
+    pub sessions_exact: bool,
+    /// Idle sessions without keys evicted from the dissector's state table.
+    pub sessions_evicted: u64,
     /// The first session ids, as decimal strings, in ascending order.
     pub session_ids: Vec<String>,
     /// More sessions than listed (or than tracked).
@@ -58,15 +63,47 @@ pub struct Summary {
     pub diagnostics_total: u64,
     /// All diagnostics per SBRP code.
     pub diagnostics_by_code: BTreeMap<&'static str, u64>,
+    /// False when the input could not be read or parsed (see `error`): the counts then cover
+    /// only what was read before, and nothing here is a clean result.
+    pub ok: bool,
+    /// Why the input could not be read or parsed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<InputError>,
     /// True when the stream ended on a frame boundary and nothing stopped decoding.
     pub complete: bool,
     /// Diagnostics of the stream itself (an untrustworthy header, a truncated tail).
     pub diagnostics: Vec<Diagnostic>,
+    /// The SBP layer, when any plaintext was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbp: Option<super::sbp_view::SbpSummary>,
+    /// RPC pairing, when any plaintext was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpc: Option<super::sbp_view::RpcSummary>,
+    /// The WebSocket sockets of a HAR input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sockets: Option<Vec<super::har::SocketSummary>>,
+}
+
+/// The summary's `error`: the input could not be read or parsed.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputError {
+    /// `read_failed`, `invalid_text`, `unknown_input` or `bad_option`.
+    pub code: &'static str,
+    /// What happened, in English (not stable: match on `code`).
+    pub message: String,
 }
 
 impl Summary {
-    /// Builds the summary from the statistics.
-    pub fn new(stats: &Stats, input: &'static str, bytes: u64, stream: Vec<Diagnostic>) -> Self {
+    /// Builds the summary from the statistics: `stream` holds the framer's diagnostics,
+    /// `limits` the `tracking_limit` ones.
+    pub fn new(
+        stats: &Stats,
+        input: &'static str,
+        bytes: u64,
+        stream: Vec<Diagnostic>,
+        limits: Vec<Diagnostic>,
+        error: Option<InputError>,
+    ) -> Self {
         let frames_by_type = stats
             .by_type
             .iter()
@@ -84,22 +121,24 @@ impl Summary {
             frames: stats.frames,
             bytes,
             frames_by_type,
-            sessions: stats.sessions.len(),
-            session_ids: stats
-                .sessions
-                .iter()
-                .take(MAX_LISTED_SESSIONS)
-                .map(u64::to_string)
-                .collect(),
-            session_ids_truncated: stats.sessions.len() > MAX_LISTED_SESSIONS
-                || stats.sessions_overflow,
+            sessions: stats.sessions.count(),
+            sessions_exact: !stats.sessions.overflow,
+            sessions_evicted: stats.sessions_evicted,
+            session_ids: stats.sessions.smallest.iter().map(u64::to_string).collect(),
+            session_ids_truncated: stats.sessions.count() > MAX_LISTED_SESSIONS
+                || stats.sessions.overflow,
             decrypt_attempted: stats.decrypt_attempts,
             authenticated: stats.authenticated,
             decrypt_failed: stats.decrypt_failed,
             diagnostics_total: stats.diagnostics,
             diagnostics_by_code: stats.by_code.clone(),
-            complete: stream.is_empty(),
-            diagnostics: stream,
+            ok: error.is_none(),
+            complete: stream.is_empty() && error.is_none(),
+            error,
+            diagnostics: stream.into_iter().chain(limits).collect(),
+            sbp: None,
+            rpc: None,
+            sockets: None,
         }
     }
 }
@@ -142,6 +181,15 @@ impl<W: Write> Renderer<W> {
     /// The writer (to flush it).
     pub fn writer(&mut self) -> &mut W {
         &mut self.w
+    }
+
+    /// A section heading (text only: JSON frames carry their `websocket` object).
+    pub fn section(&mut self, line: &str) -> io::Result<()> {
+        if self.format == Format::Text {
+            let line = self.bold(line);
+            writeln!(self.w, "{line}")?;
+        }
+        Ok(())
     }
 
     /// Writes what comes before the first frame.
@@ -204,6 +252,9 @@ impl<W: Write> Renderer<W> {
                 for d in &rec.diagnostics {
                     self.text_diag(&mut s, d);
                 }
+                for n in &rec.notes {
+                    let _ = writeln!(s, "      note: {}", escape(n));
+                }
                 self.w.write_all(s.as_bytes())
             }
         }
@@ -241,6 +292,12 @@ impl<W: Write> Renderer<W> {
             r.session_id,
             r.length
         );
+        if let Some(ws) = &r.websocket {
+            let _ = write!(s, " ws#{} {}", ws.socket, ws.direction);
+            if let Some(t) = ws.time {
+                let _ = write!(s, " t={t:.3}");
+            }
+        }
         if let Some(k) = &r.client_ephemeral_key {
             let _ = write!(s, " client_ephemeral={k}");
         }
@@ -291,8 +348,14 @@ impl<W: Write> Renderer<W> {
         match r.authenticated {
             Some(true) => {
                 let _ = write!(s, " {}", self.paint("authenticated", Color::Green));
-                if let Some(pt) = &r.plaintext {
-                    let _ = write!(s, " {}", plaintext_text(pt));
+                match (&r.sbp, &r.plaintext) {
+                    (Some(v), _) => {
+                        let _ = write!(s, " {}", super::sbp_view::text(v, |t| self.bold(t)));
+                    }
+                    (None, Some(pt)) => {
+                        let _ = write!(s, " {}", plaintext_text(pt));
+                    }
+                    _ => {}
                 }
             }
             Some(false) => {
@@ -346,9 +409,14 @@ impl<W: Write> Renderer<W> {
     fn text_diag(&self, s: &mut String, d: &Diagnostic) {
         let _ = writeln!(
             s,
-            "      ! {} at {}: {}",
+            "      ! {} at {}{}: {}",
             self.paint(d.code, Color::Red),
             d.offset,
+            if d.unauthenticated {
+                " (unauthenticated)"
+            } else {
+                ""
+            },
             escape(&d.message)
         );
     }
@@ -383,8 +451,29 @@ impl<W: Write> Renderer<W> {
                 .map(|o| PALETTE[o % PALETTE.len()])
         });
         if let Some(pt) = &r.plaintext {
+            let spans = r.sbp.as_ref().map(|v| v.fields.as_slice()).unwrap_or(&[]);
             let _ = writeln!(s, "        plaintext ({} bytes):", pt.len());
-            self.hexdump(s, pt, 0, |_| None);
+            let mut owner = vec![usize::MAX; pt.len()];
+            for (i, f) in spans.iter().enumerate() {
+                let color = PALETTE[i % PALETTE.len()];
+                let end = (f.offset + f.length).min(pt.len());
+                owner[f.offset.min(end)..end].fill(i);
+                let _ = writeln!(
+                    s,
+                    "        {} +{:<5} {:>5}  {}",
+                    self.paint(&format!("{:<22}", f.name), color),
+                    f.offset,
+                    f.length,
+                    field_value(&pt[f.offset.min(end)..end])
+                );
+            }
+            self.hexdump(s, pt, 0, |i| {
+                owner
+                    .get(i)
+                    .copied()
+                    .filter(|&o| o != usize::MAX)
+                    .map(|o| PALETTE[o % PALETTE.len()])
+            });
         }
     }
 
@@ -433,15 +522,33 @@ impl<W: Write> Renderer<W> {
         if m.session_ids_truncated {
             ids.push_str(", …");
         }
+        if let Some(e) = &m.error {
+            let _ = writeln!(
+                s,
+                "-- {}: {} ({}); the counts below cover only what was read",
+                self.paint("INPUT FAILED", Color::Red),
+                escape(&e.message),
+                e.code
+            );
+        }
         let _ = writeln!(
             s,
-            "-- {} frame{}, {} bytes ({} input), {} session{}{}",
+            "-- {} frame{}, {} bytes ({} input), {}{} session{}{}",
             m.frames,
             if m.frames == 1 { "" } else { "s" },
             m.bytes,
             m.input,
-            m.sessions,
-            if m.sessions == 1 { "" } else { "s" },
+            if m.sessions_exact { "" } else { "more than " },
+            if m.sessions_exact {
+                m.sessions
+            } else {
+                MAX_COUNTED_SESSIONS
+            },
+            if m.sessions == 1 && m.sessions_exact {
+                ""
+            } else {
+                "s"
+            },
             if ids.is_empty() {
                 String::new()
             } else {
@@ -471,7 +578,16 @@ impl<W: Write> Renderer<W> {
                 m.decrypt_attempted, m.authenticated, m.decrypt_failed
             );
         }
-        if m.diagnostics_total == 0 {
+        if m.sessions_evicted > 0 {
+            let _ = writeln!(
+                s,
+                "-- sessions evicted: {} (idle, without keys; see tracking_limit)",
+                m.sessions_evicted
+            );
+        }
+        if m.diagnostics_total == 0 && m.error.is_some() {
+            let _ = writeln!(s, "-- diagnostics: none in what was read (incomplete)");
+        } else if m.diagnostics_total == 0 {
             let _ = writeln!(s, "-- diagnostics: none");
         } else {
             let list: Vec<String> = m
@@ -486,6 +602,9 @@ impl<W: Write> Renderer<W> {
                 list.join(", ")
             );
         }
+        if let Some(sbp) = &m.sbp {
+            super::sbp_view::text_summary(s, sbp, m.rpc.as_ref());
+        }
         for d in &m.diagnostics {
             let _ = writeln!(
                 s,
@@ -495,6 +614,26 @@ impl<W: Write> Renderer<W> {
                 escape(&d.message)
             );
         }
+    }
+}
+
+/// A field's bytes: printable UTF-8 quoted, else hex; long ones cut.
+fn field_value(value: &[u8]) -> String {
+    if let Ok(t) = std::str::from_utf8(value)
+        && !value.is_empty()
+        && !t.chars().any(needs_escape)
+    {
+        let mut end = t.len().min(48);
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        let more = if end < t.len() { "…" } else { "" };
+        return format!("\"{}\"{more} ({} bytes)", escape(&t[..end]), value.len());
+    }
+    if value.len() <= 16 {
+        hex::encode(value)
+    } else {
+        format!("{}… ({} bytes)", hex::encode(&value[..16]), value.len())
     }
 }
 

@@ -67,7 +67,9 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "exec")]
     connect: Option<String>,
 
-    /// Run CMD (with sh -c) and talk over its stdin/stdout, like ssh's ProxyCommand
+    /// Run CMD (with sh -c) and talk over its stdin/stdout, like ssh's ProxyCommand. CMD runs
+    /// in its own process group, ended as a whole when the client ends (so it cannot read
+    /// the terminal: use ssh keys or an agent, not a password prompt)
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
 
@@ -75,7 +77,7 @@ pub struct Args {
     #[arg(long)]
     ping: bool,
 
-    /// Seconds to wait for each echo (or Pong)
+    /// Seconds to wait for each echo (or Pong); 0: no limit, as for --handshake-timeout
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     timeout: Duration,
 
@@ -83,8 +85,24 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 
+    /// Exchange bare SBRP Data payloads (echo check) instead of SBP and RPC
+    #[arg(long, conflicts_with_all = ["calls", "params"])]
+    raw: bool,
+
+    /// Call METHOD over RPC and print the result (repeatable; replaces the echo check)
+    #[arg(long = "call", value_name = "METHOD")]
+    calls: Vec<String>,
+
+    /// JSON params of the --call it follows (a call without one sends no params)
+    #[arg(long = "params", value_name = "JSON", requires = "calls", value_parser = parse_json)]
+    params: Vec<serde_json::Value>,
+
     #[command(flatten)]
     common: Common,
+}
+
+fn parse_json(s: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(s).map_err(|e| format!("not JSON: {e}"))
 }
 
 fn parse_session_id(s: &str) -> Result<SessionId, String> {
@@ -354,8 +372,35 @@ struct Summary {
     matched: usize,
     rtt_ms: Option<RttStats>,
     messages: Vec<MessageReport>,
+    /// `sbp` (SBP handshake, then RPC) or `raw` (bare echo).
+    mode: &'static str,
+    /// The daemon's SBP Handshake `peerId`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_id: Option<String>,
+    /// `--call` results.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    calls: Vec<CallReport>,
     error: Option<ErrorReport>,
     exit: &'static str,
+}
+
+/// One `--call`: `{"method", "params", "result"}` or `{"method", "params", "error"}`.
+#[derive(Debug, Serialize)]
+struct CallReport {
+    method: String,
+    params: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<CallError>,
+    rtt_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct CallError {
+    code: i64,
+    name: &'static str,
+    message: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -371,6 +416,12 @@ struct ErrorReport {
     message: String,
 }
 
+/// `start + limit`, or no deadline for a zero limit: 0 means "no limit" for every timeout of
+/// `sbrp peer`.
+fn deadline_after(start: Instant, limit: Duration) -> Option<Instant> {
+    (!limit.is_zero()).then(|| start + limit)
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
@@ -378,6 +429,7 @@ fn ms(d: Duration) -> f64 {
 /// Runs `sbrp peer client`.
 pub fn run(out: &Output, args: Args) -> CliResult {
     // Resolve everything that can fail before touching the network.
+    crate::cli::daemon_id::validate(&args.daemon_id)?;
     if args.identity_key.as_deref() == Some(std::ffi::OsStr::new("-"))
         && args.connect.is_none()
         && args.exec.is_none()
@@ -437,6 +489,9 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         matched: 0,
         rtt_ms: None,
         messages: Vec::new(),
+        mode: if args.raw { "raw" } else { "sbp" },
+        peer_id: None,
+        calls: Vec::new(),
         error: None,
         exit: Exit::Success.name(),
     };
@@ -458,6 +513,7 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     conn.transport.close_send();
     drop(conn);
     let failure = match result {
+        Ok(()) if !args.calls.is_empty() => None,
         Ok(()) if summary.matched == payloads.len() => None,
         Ok(()) => Some(Failure::protocol(
             None,
@@ -540,7 +596,7 @@ fn session(
         let bytes = sid.get().to_be_bytes();
         let t0 = Instant::now();
         conn.send(&Frame::Ping(PingPayload::new(&bytes).unwrap_or_default()).to_vec())?;
-        let deadline = Some(t0 + args.timeout);
+        let deadline = deadline_after(t0, args.timeout);
         let secs = args.timeout.as_secs_f64();
         loop {
             let f = conn.next(deadline, || {
@@ -596,9 +652,13 @@ fn session(
     conn.note(&format!(
         "session {} open with {} ({})",
         sid,
-        escape(&args.daemon_id),
+        crate::cli::daemon_id::shorten(&args.daemon_id),
         presented.fingerprint()
     ));
+
+    if !args.raw {
+        return sbp_session(conn, ctx, &mut session, payloads, summary);
+    }
 
     // Messages, one at a time.
     for msg in payloads {
@@ -611,7 +671,7 @@ fn session(
         let secs = args.timeout.as_secs_f64();
         let len = msg.len();
         let f = loop {
-            let f = conn.next(Some(t0 + args.timeout), || {
+            let f = conn.next(deadline_after(t0, args.timeout), || {
                 Failure::protocol(
                     None,
                     format!("no echo of a {len}-byte message within {secs} s"),
@@ -636,6 +696,223 @@ fn session(
             ok,
             rtt_ms: Some(ms(rtt)),
         });
+    }
+    Ok(())
+}
+
+/// The longest echo string: a Data plaintext holds 65508 bytes, and the SBP frame and RPC
+/// envelope around the string take at most a few hundred.
+const MAX_ECHO_CHARS: usize = 65_000;
+
+/// Pairs each `--params` with the `--call` before it on the command line (clap keeps the
+/// values of each option apart, in order). `argv` is the process's arguments.
+fn pair_calls(
+    argv: &[String],
+    calls: &[String],
+    params: &[serde_json::Value],
+) -> Vec<(String, Option<serde_json::Value>)> {
+    let mut out: Vec<(String, Option<serde_json::Value>)> = Vec::new();
+    let (mut ci, mut pi) = (0, 0);
+    for a in argv {
+        if a == "--" {
+            break;
+        }
+        if (a == "--call" || a.starts_with("--call=")) && ci < calls.len() {
+            out.push((calls[ci].clone(), None));
+            ci += 1;
+        } else if (a == "--params" || a.starts_with("--params=")) && pi < params.len() {
+            if let Some(last) = out.last_mut() {
+                last.1 = Some(params[pi].clone());
+            }
+            pi += 1;
+        }
+    }
+    // Anything the scan missed (it cannot: clap saw the same arguments) is still called.
+    for c in &calls[ci..] {
+        out.push((c.clone(), None));
+    }
+    out
+}
+
+/// The next SBP plaintext of the session, before `deadline` (`None`: no limit).
+fn next_plaintext(
+    conn: &mut Conn<'_>,
+    session: &mut sbrp::Session,
+    deadline: Option<Instant>,
+    what: &str,
+    secs: f64,
+) -> Result<Vec<u8>, Failure> {
+    loop {
+        let f = conn.next(deadline, || {
+            Failure::protocol(None, format!("no {what} within {secs} s"))
+        })?;
+        if f.frame_type != FrameType::Data {
+            conn.note(&format!(
+                "ignored a {} frame while waiting for {what}",
+                f.frame_type
+            ));
+            continue;
+        }
+        return session
+            .decrypt(&f.payload)
+            .map_err(|e| Failure::protocol(Some(e.code()), e.to_string()));
+    }
+}
+
+/// SBP: the Handshake both ways, then the calls (`--call`) or the echo check, one at a time.
+fn sbp_session(
+    conn: &mut Conn<'_>,
+    ctx: &Ctx<'_>,
+    session: &mut sbrp::Session,
+    payloads: &[Vec<u8>],
+    summary: &mut Summary,
+) -> Result<(), Failure> {
+    use sbrp::sbp::endpoint::{Endpoint, Event as SbpEvent};
+    let args = ctx.args;
+    let sid = conn.sid;
+    let secs = args.timeout.as_secs_f64();
+    let rng = |e: sbrp::RngError| Failure::protocol(Some(e.code()), e.to_string());
+    let seal = |session: &mut sbrp::Session, pt: &[u8]| {
+        session
+            .encrypt_frame(sid, pt)
+            .map_err(|e| Failure::protocol(Some(e.code()), e.to_string()))
+    };
+    let mut ep = Endpoint::new(sbrp::sbp::Handshake::new(
+        format!("sbrp-client-{sid}"),
+        &["rpc"],
+    ));
+    let hello = ep.open().map_err(rng)?;
+    let frame = seal(session, &hello)?;
+    conn.send(&frame)?;
+    let sbp_failure = |f: sbrp::sbp::endpoint::Fault| {
+        Failure::protocol(
+            None,
+            format!("the daemon broke SBP: {}", escape(&f.to_string())),
+        )
+    };
+    // Feeds one plaintext; sends what the endpoint answers (a Pong).
+    let receive = |conn: &mut Conn<'_>,
+                   session: &mut sbrp::Session,
+                   ep: &mut Endpoint,
+                   pt: &[u8]|
+     -> Result<SbpEvent, Failure> {
+        let mut replies = Vec::new();
+        let ev = ep.receive(pt, &mut replies);
+        for r in replies {
+            let frame = seal(session, &r)?;
+            conn.send(&frame)?;
+        }
+        ev.map_err(sbp_failure)
+    };
+    let deadline = deadline_after(Instant::now(), args.timeout);
+    loop {
+        let pt = next_plaintext(conn, session, deadline, "SBP handshake", secs)?;
+        if let SbpEvent::Handshake(h) = receive(conn, session, &mut ep, &pt)? {
+            if !h.has_cap("rpc") {
+                conn.note("the daemon's SBP handshake does not advertise rpc");
+            }
+            summary.peer_id = Some(h.peer_id);
+            break;
+        }
+    }
+    // The work: --call, or echo calls whose params are the messages as strings.
+    let mut work: Vec<(String, Option<serde_json::Value>, bool)> = Vec::new();
+    if args.calls.is_empty() {
+        for p in payloads {
+            let text: String = match std::str::from_utf8(p) {
+                Ok(t) if t.len() <= MAX_ECHO_CHARS => t.to_owned(),
+                _ => hex::encode(p)
+                    .chars()
+                    .take(p.len().min(MAX_ECHO_CHARS))
+                    .collect(),
+            };
+            work.push((sbrp::rpc::METHOD_ECHO.into(), Some(text.into()), true));
+        }
+    } else {
+        let argv: Vec<String> = std::env::args().collect();
+        for (m, p) in pair_calls(&argv, &args.calls, &args.params) {
+            work.push((m, p, false));
+        }
+    }
+    for (method, params, verify) in work {
+        let t0 = Instant::now();
+        let Some((cid, frame)) = ep.request(&method, params.clone()).map_err(rng)? else {
+            return Err(Failure::protocol(None, "too many calls waiting"));
+        };
+        // The echo check's size is the string's; a call's, its frame's.
+        let size = match &params {
+            Some(serde_json::Value::String(t)) if verify => t.len(),
+            _ => frame.len(),
+        };
+        let frame = seal(session, &frame)?;
+        conn.send(&frame)?;
+        summary.sent += 1;
+        let deadline = deadline_after(t0, args.timeout);
+        let outcome = loop {
+            let pt = next_plaintext(conn, session, deadline, "RPC answer", secs)?;
+            match receive(conn, session, &mut ep, &pt)? {
+                SbpEvent::Answer {
+                    cid: c, outcome, ..
+                } if c == cid => break outcome,
+                SbpEvent::Close(r) => {
+                    return Err(Failure::protocol(
+                        None,
+                        format!("the daemon closed the SBP session: {}", escape(&r)),
+                    ));
+                }
+                SbpEvent::PeerError { code, message } => {
+                    return Err(Failure::protocol(
+                        None,
+                        format!(
+                            "the daemon sent SBP error {code} ({}): {}",
+                            sbrp::sbp::WireCode::describe(code.into()),
+                            escape(&message)
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        };
+        let rtt = ms(t0.elapsed());
+        if verify {
+            let ok = matches!(&outcome, Ok(Some(r)) if Some(r) == params.as_ref());
+            summary.matched += usize::from(ok);
+            summary.messages.push(MessageReport {
+                size,
+                ok,
+                rtt_ms: Some(rtt),
+            });
+        } else {
+            let (result, error) = match outcome {
+                Ok(r) => (Some(r.unwrap_or(serde_json::Value::Null)), None),
+                Err((code, message)) => (
+                    None,
+                    Some(CallError {
+                        code,
+                        name: sbrp::sbp::WireCode::describe(code),
+                        message,
+                    }),
+                ),
+            };
+            summary.calls.push(CallReport {
+                method,
+                params,
+                result,
+                error,
+                rtt_ms: rtt,
+            });
+        }
+    }
+    // Say goodbye the SBP way.
+    if let Ok(fid) = sbrp::sbp::FrameId::random() {
+        let close = sbrp::sbp::Frame {
+            frame_id: fid,
+            timestamp: None,
+            body: sbrp::sbp::Body::Close(b"done"),
+        }
+        .encode();
+        let frame = seal(session, &close)?;
+        conn.send(&frame)?;
     }
     Ok(())
 }
@@ -676,7 +953,29 @@ fn finish(
     let (store, policy) = match ctx.trust {
         Trust::Key(pk) => {
             summary.trust = Some("identity_key");
-            return hs.finish(accept, pk).map_err(handshake_error);
+            return hs.finish(accept, pk).map_err(|e| {
+                if e.code() != ErrorCode::IdentityKeyChanged {
+                    return handshake_error(e);
+                }
+                // No pin file is involved: say what was compared with what.
+                summary.trust = Some("identity_key_mismatch");
+                Failure {
+                    exit: Exit::KeyMismatch,
+                    code: Some(ErrorCode::IdentityKeyChanged),
+                    message: format!(
+                        "identity_key_changed: daemon \"{}\" presented another identity key than \
+                         the one given with --identity-key\n  given:     {}\n  presented: {}",
+                        crate::cli::daemon_id::shorten(daemon_id),
+                        pk.fingerprint(),
+                        presented.fingerprint()
+                    ),
+                    hint: Some(
+                        "check that --identity-key is this daemon's public key (`sbrp pubkey` of \
+                         its secret key prints it); this may also be an attack"
+                            .to_owned(),
+                    ),
+                }
+            });
         }
         Trust::Pins { store, policy } => (store, *policy),
     };
@@ -741,7 +1040,7 @@ fn finish(
             summary.trust = Some("newly_pinned");
             conn.out.note(&format!(
                 "pinned daemon \"{}\" as {} in {}",
-                escape(daemon_id),
+                crate::cli::daemon_id::shorten(daemon_id),
                 presented.fingerprint(),
                 crate::cli::escape::escape_path(store.path())
             ));
@@ -761,13 +1060,14 @@ fn human(out: &Output, s: &Summary, stdio: bool) -> String {
     let mut text = format!(
         "session {} with daemon {} over {} ({} AEAD)\n",
         s.session_id,
-        escape(&s.daemon_id),
+        crate::cli::daemon_id::shorten(&s.daemon_id),
         s.transport,
         s.backend
     );
     if let Some(fp) = &s.fingerprint {
         let how = match s.trust {
-            Some("identity_key") => "the key given",
+            Some("identity_key") => "matches --identity-key",
+            Some("identity_key_mismatch") => "presented; not the --identity-key",
             Some("pinned") => "pinned",
             Some("newly_pinned") => "newly pinned",
             _ => "not verified",
@@ -793,7 +1093,36 @@ fn human(out: &Output, s: &Summary, stdio: bool) -> String {
             m.rtt_ms.unwrap_or(0.0)
         );
     }
-    text += &format!("  messages   {} sent, {} matched\n", s.sent, s.matched);
+    if let Some(p) = &s.peer_id {
+        text += &format!("  sbp        handshake from {}\n", escape(p));
+    }
+    for c in &s.calls {
+        let outcome = match (&c.result, &c.error) {
+            (_, Some(e)) => paint(
+                &format!("error {} {}: {}", e.code, e.name, escape(&e.message)),
+                Style::Bad,
+            ),
+            (Some(r), None) => escape(&r.to_string()).into_owned(),
+            (None, None) => "(no result)".into(),
+        };
+        text += &format!(
+            "  call       {} {:>9.3} ms  {outcome}\n",
+            escape(&c.method),
+            c.rtt_ms
+        );
+    }
+    if s.calls.is_empty() {
+        text += &format!(
+            "  {:<8}   {} sent, {} matched\n",
+            if s.mode == "sbp" {
+                "echoes"
+            } else {
+                "messages"
+            },
+            s.sent,
+            s.matched
+        );
+    }
     if let Some(r) = &s.rtt_ms {
         text += &format!(
             "  rtt        min {:.3} ms, avg {:.3} ms, max {:.3} ms\n",
@@ -811,6 +1140,26 @@ fn human(out: &Output, s: &Summary, stdio: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_follow_their_call() {
+        let argv: Vec<String> = [
+            "sbrp", "peer", "client", "--call", "a", "--call=b", "--params", "1", "--call", "c",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let calls = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let got = pair_calls(&argv, &calls, &[serde_json::json!(1)]);
+        assert_eq!(
+            got,
+            vec![
+                ("a".to_owned(), None),
+                ("b".to_owned(), Some(serde_json::json!(1))),
+                ("c".to_owned(), None)
+            ]
+        );
+    }
 
     #[test]
     fn generated_sizes_span_the_range() {

@@ -5,6 +5,13 @@
 //! ends that session, a header error ends the connection (the stream cannot be re-synchronised).
 //! Echoes are made in place: the Data payload is copied once into the output buffer behind a
 //! header's worth of room, opened there and sealed again where it lies.
+//!
+//! Limits against a hostile peer (see README "Limits"): at most `--max-sessions` sessions per
+//! connection (a HandshakeInit beyond is refused: no accept, logged and counted, the open
+//! sessions keep being served); a handshake budget per connection (`--handshake-rate` per
+//! second, with a burst of as many; a HandshakeInit over it is refused at once, never queued,
+//! so reading goes on at full speed); `--idle-timeout` on every connection at all times; and a
+//! frame whose header has started must be complete within the handshake timeout.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -12,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sbrp::frame::{HEADER_LEN, MIN_DATA_LEN};
 use sbrp::stream::Located;
@@ -31,6 +38,14 @@ use crate::cli::output::harden_json;
 
 /// `sbrp peer daemon`
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Limits per connection: at most --max-sessions sessions (1024); a HandshakeInit for a new
+session beyond that, or over the --handshake-rate budget (128 per second, with a burst of as
+many), gets no accept: it is refused at once, never queued, logged (the 1st, 2nd, 4th, 8th ...)
+and counted, and the open sessions keep being served. A connection that sends nothing for
+--idle-timeout (300 s) is closed, at any time; a frame whose header has started must be
+complete within --handshake-timeout (30 s). With --listen, at most --max-connections
+connections are served at once.")]
 pub struct Args {
     /// The daemon's Ed25519 secret key file (any encoding `sbrp keygen` writes; `-` for
     /// stdin); must not be readable by group or others
@@ -46,6 +61,10 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
 
+    /// Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)
+    #[arg(long)]
+    raw: bool,
+
     /// Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text
     #[arg(long)]
     json: bool,
@@ -54,8 +73,64 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     max_connections: u32,
 
+    /// The most sessions one connection may hold; a HandshakeInit for a new session beyond
+    /// it gets no accept (it is logged and counted)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SESSIONS, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_sessions: u32,
+
+    /// Close a connection that sent nothing for this long (0: never)
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = super::parse_seconds)]
+    idle_timeout: Duration,
+
+    /// Handshakes answered per second on one connection, with a burst of as many (0: no
+    /// limit); a HandshakeInit over the budget is refused at once, never queued
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_HANDSHAKE_RATE)]
+    handshake_rate: u32,
+
     #[command(flatten)]
     common: Common,
+}
+
+/// `--max-sessions` by default.
+pub const DEFAULT_MAX_SESSIONS: u32 = 1024;
+/// `--handshake-rate` by default: handshakes per second and connection (each costs an X25519
+/// exchange and an Ed25519 signature, some 100 µs of a core).
+pub const DEFAULT_HANDSHAKE_RATE: u32 = 128;
+
+/// The per-connection limits of [`DaemonConn`].
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Sessions held at most.
+    pub max_sessions: usize,
+    /// Handshakes per second (0: unlimited); the burst is as many.
+    pub handshake_rate: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_sessions: DEFAULT_MAX_SESSIONS as usize,
+            handshake_rate: DEFAULT_HANDSHAKE_RATE,
+        }
+    }
+}
+
+/// Why a HandshakeInit was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The connection holds `--max-sessions` sessions.
+    MaxSessions,
+    /// The handshake budget is spent.
+    Rate,
+}
+
+impl Refusal {
+    fn name(self) -> &'static str {
+        match self {
+            Refusal::MaxSessions => "max_sessions",
+            Refusal::Rate => "handshake_rate",
+        }
+    }
 }
 
 /// Something that happened on a connection, for the log.
@@ -75,11 +150,23 @@ pub enum Event {
     },
     /// A frame that needs no answer or cannot be answered.
     Ignored { session: u64, what: String },
+    /// SBP/RPC inside a session (not `--raw`).
+    Sbp {
+        session: u64,
+        report: super::sbp_handler::Report,
+    },
     /// A Control frame arrived (from a relay).
     Control {
         session: u64,
         code: ControlCode,
         message: String,
+    },
+    /// A HandshakeInit was refused (logged for the 1st, 2nd, 4th, 8th… refusal of the
+    /// connection; `count` is the total so far).
+    Refused {
+        session: u64,
+        reason: Refusal,
+        count: u64,
     },
 }
 
@@ -106,6 +193,24 @@ impl Event {
             Event::Ignored { session, what } => json!({
                 "event": "ignored", "session_id": session.to_string(), "message": what,
             }),
+            Event::Sbp { session, report } => {
+                use super::sbp_handler::Report;
+                let sid = session.to_string();
+                match report {
+                    Report::Handshake { peer_id } => {
+                        json!({"event": "sbp_handshake", "session_id": sid, "peer_id": peer_id})
+                    }
+                    Report::Call { method, code } => {
+                        json!({"event": "rpc", "session_id": sid, "method": method, "error_code": code})
+                    }
+                    Report::Fault { code, message } => {
+                        json!({"event": "sbp_fault", "session_id": sid, "code": code, "message": message})
+                    }
+                    Report::Note(m) => {
+                        json!({"event": "sbp_note", "session_id": sid, "message": m})
+                    }
+                }
+            }
             Event::Control {
                 session,
                 code,
@@ -113,6 +218,14 @@ impl Event {
             } => json!({
                 "event": "control", "session_id": session.to_string(), "code": code.0,
                 "name": code.name(), "terminal": code.is_terminal(), "message": message,
+            }),
+            Event::Refused {
+                session,
+                reason,
+                count,
+            } => json!({
+                "event": "refused_handshake", "session_id": session.to_string(),
+                "reason": reason.name(), "refused": count,
             }),
         }
     }
@@ -129,6 +242,30 @@ impl Event {
                 }
             ),
             Event::Echo { session, len } => format!("session {session}: echoed {len} bytes"),
+            Event::Sbp { session, report } => {
+                use super::sbp_handler::Report;
+                match report {
+                    Report::Handshake { peer_id } => {
+                        format!("session {session}: SBP handshake from {}", escape(peer_id))
+                    }
+                    Report::Call { method, code: None } => {
+                        format!("session {session}: rpc {} answered", escape(method))
+                    }
+                    Report::Call {
+                        method,
+                        code: Some(c),
+                    } => format!(
+                        "session {session}: rpc {} answered with error {c} ({})",
+                        escape(method),
+                        sbrp::sbp::WireCode::describe(*c)
+                    ),
+                    Report::Fault { code, message } => format!(
+                        "session {session}: SBP {code}: {}; session closed",
+                        escape(message)
+                    ),
+                    Report::Note(m) => format!("session {session}: {m}"),
+                }
+            }
             Event::Ping { len } => format!("answered a Ping ({len} bytes) with a Pong"),
             Event::SessionFailed {
                 session,
@@ -147,6 +284,17 @@ impl Event {
                 if message.is_empty() { "" } else { ": " },
                 message
             ),
+            Event::Refused {
+                session,
+                reason,
+                count,
+            } => format!(
+                "session {session}: HandshakeInit refused ({}; {count} refused so far on this connection)",
+                match reason {
+                    Refusal::MaxSessions => "the connection holds --max-sessions sessions",
+                    Refusal::Rate => "over the --handshake-rate budget",
+                }
+            ),
         }
     }
 }
@@ -159,18 +307,71 @@ pub struct DaemonConn {
     sessions: HashMap<u64, Session>,
     decoder: StreamDecoder,
     handshakes: u64,
+    /// SBP handlers; `None` with `--raw` (bare echo).
+    sbp: Option<super::sbp_handler::SbpSessions>,
+    limits: Limits,
+    budget: Budget,
+    /// HandshakeInits refused, per reason (max sessions, rate).
+    refused: [u64; 2],
+}
+
+/// The handshake budget: a token bucket refilled by [`DaemonConn::tick`] (the core keeps no
+/// clock; without ticks it is a fixed allowance of one burst).
+#[derive(Debug)]
+struct Budget {
+    tokens: f64,
+    last: Option<Instant>,
 }
 
 impl DaemonConn {
-    /// A fresh connection.
+    /// A fresh connection with the default limits.
+    #[cfg(test)]
     pub fn new(daemon: Arc<Daemon>, keylog: Option<Arc<KeyLog>>) -> Self {
+        Self::with_limits(daemon, keylog, Limits::default())
+    }
+
+    /// A fresh connection with these limits.
+    pub fn with_limits(daemon: Arc<Daemon>, keylog: Option<Arc<KeyLog>>, limits: Limits) -> Self {
         Self {
             daemon,
             keylog,
             sessions: HashMap::new(),
             decoder: StreamDecoder::new(),
             handshakes: 0,
+            sbp: None,
+            limits,
+            budget: Budget {
+                tokens: f64::from(limits.handshake_rate),
+                last: None,
+            },
+            refused: [0; 2],
         }
+    }
+
+    /// Speak SBP and RPC in every session (the default of `sbrp peer daemon`).
+    pub fn with_sbp(mut self, daemon_id: &str) -> Self {
+        self.sbp = Some(super::sbp_handler::SbpSessions::new(daemon_id));
+        self
+    }
+
+    /// Refills the handshake budget for the time passed since the last tick.
+    pub fn tick(&mut self, now: Instant) {
+        let rate = f64::from(self.limits.handshake_rate);
+        if let Some(last) = self.budget.last {
+            let passed = now.saturating_duration_since(last).as_secs_f64();
+            self.budget.tokens = (self.budget.tokens + passed * rate).min(rate);
+        }
+        self.budget.last = Some(now);
+    }
+
+    /// HandshakeInits refused so far: over `--max-sessions`, over the handshake budget.
+    pub fn refused(&self) -> (u64, u64) {
+        (self.refused[0], self.refused[1])
+    }
+
+    /// Bytes of an incomplete frame held (a header has started).
+    pub fn buffered(&self) -> usize {
+        self.decoder.buffered_len()
     }
 
     /// Handshakes answered so far.
@@ -198,13 +399,45 @@ impl DaemonConn {
             sessions,
             decoder,
             handshakes,
+            sbp,
+            limits,
+            budget,
+            refused,
         } = self;
         decoder.push(input, |located| {
+            if located.frame.frame_type() == FrameType::HandshakeInit {
+                let sid = located.frame.session_id();
+                let reason =
+                    if !sessions.contains_key(&sid) && sessions.len() >= limits.max_sessions {
+                        Some(Refusal::MaxSessions)
+                    } else if limits.handshake_rate > 0 && budget.tokens < 1.0 {
+                        Some(Refusal::Rate)
+                    } else {
+                        None
+                    };
+                if let Some(reason) = reason {
+                    let n = &mut refused[usize::from(reason == Refusal::Rate)];
+                    *n += 1;
+                    let count = refused[0] + refused[1];
+                    if count.is_power_of_two() {
+                        events(Event::Refused {
+                            session: sid,
+                            reason,
+                            count,
+                        });
+                    }
+                    return;
+                }
+                if limits.handshake_rate > 0 {
+                    budget.tokens -= 1.0;
+                }
+            }
             handle(
                 daemon,
                 keylog.as_deref(),
                 sessions,
                 handshakes,
+                sbp.as_mut(),
                 located,
                 out,
                 events,
@@ -219,17 +452,52 @@ impl DaemonConn {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn handle(
     daemon: &Daemon,
     keylog: Option<&KeyLog>,
     sessions: &mut HashMap<u64, Session>,
     handshakes: &mut u64,
+    sbp: Option<&mut super::sbp_handler::SbpSessions>,
     located: Located<'_>,
     out: &mut Vec<u8>,
     events: &mut impl FnMut(Event),
 ) {
     let raw = located.frame;
     let sid = raw.session_id();
+    if raw.frame_type() == FrameType::Data
+        && let Some(sbp) = sbp
+    {
+        let Some(session) = sessions.get_mut(&sid) else {
+            events(Event::Ignored {
+                session: sid,
+                what: "a Data frame for a session without a handshake".into(),
+            });
+            return;
+        };
+        match session.decrypt(raw.payload()) {
+            Ok(pt) => {
+                let keep = sbp.data(sid, session, &pt, out, &mut |report| {
+                    events(Event::Sbp {
+                        session: sid,
+                        report,
+                    })
+                });
+                if !keep {
+                    sessions.remove(&sid);
+                }
+            }
+            Err(e) => {
+                sessions.remove(&sid);
+                events(Event::SessionFailed {
+                    session: sid,
+                    code: e.code(),
+                    message: after_code(&e.to_string()),
+                });
+            }
+        }
+        return;
+    }
     // The Data fast path: decrypt and re-encrypt in the output buffer, no allocation.
     if raw.frame_type() == FrameType::Data {
         let Some(session) = sessions.get_mut(&sid) else {
@@ -297,6 +565,13 @@ fn handle(
                     });
                 }
                 Frame::HandshakeAccept(accept).encode_into(out);
+                let mut session = session;
+                if let Some(sbp) = sbp
+                    && let Some(hello) =
+                        sbp.opened(sid, &mut session, |k| k == sid || sessions.contains_key(&k))
+                {
+                    out.extend_from_slice(&hello);
+                }
                 let replaced = sessions.insert(sid, session).is_some();
                 *handshakes += 1;
                 events(Event::Handshake {
@@ -361,52 +636,110 @@ fn after_code(message: &str) -> String {
 enum Ending {
     /// End of input, nothing cut off.
     Clean,
+    /// Nothing arrived for `--idle-timeout`.
+    Idle(Duration),
     /// A protocol error ended the connection.
     Protocol(ErrorCode, String),
     /// Reading or writing failed.
     Io(String),
 }
 
-/// Serves one connection until it ends.
-fn serve(mut transport: Transport, mut conn: DaemonConn, common: &Common, log: &Log) -> Ending {
+/// What a connection waits for, and until when.
+#[derive(Clone, Copy)]
+enum Wait {
+    Handshake,
+    Idle,
+    Frame,
+}
+
+/// Serves one connection until it ends: the handshake deadline until the first handshake,
+/// the idle timeout at all times, and the handshake timeout for finishing a started frame.
+fn serve(
+    mut transport: Transport,
+    mut conn: DaemonConn,
+    common: &Common,
+    idle: Duration,
+    log: &Log,
+) -> Ending {
     let opened = Instant::now();
-    let deadline = (!common.handshake_timeout.is_zero()).then(|| opened + common.handshake_timeout);
+    let limit = common.handshake_timeout;
+    let mut last_input = opened;
+    let mut frame_started: Option<Instant> = None;
     let mut out = Vec::with_capacity(sbrp::frame::MAX_FRAME_LEN);
-    loop {
-        // The deadline applies until the first handshake is answered.
-        let wait = if conn.handshakes() == 0 {
-            deadline
-        } else {
-            None
+    let ending = loop {
+        let mut wait: Option<(Instant, Wait)> = None;
+        let mut consider = |at: Instant, why: Wait| {
+            if wait.is_none_or(|(w, _)| at < w) {
+                wait = Some((at, why));
+            }
         };
-        let chunk = match transport.recv(wait) {
+        if !limit.is_zero() && conn.handshakes() == 0 {
+            consider(opened + limit, Wait::Handshake);
+        }
+        if !idle.is_zero() {
+            consider(last_input + idle, Wait::Idle);
+        }
+        if let Some(t) = frame_started
+            && !limit.is_zero()
+        {
+            consider(t + limit, Wait::Frame);
+        }
+        let chunk = match transport.recv(wait.map(|(at, _)| at)) {
             Incoming::Bytes(b) => b,
             Incoming::Eof => {
-                return match conn.finish() {
+                break match conn.finish() {
                     Ok(()) => Ending::Clean,
                     Err(e) => Ending::Protocol(e.code(), after_code(&e.to_string())),
                 };
             }
-            Incoming::Error(e) => return Ending::Io(format!("cannot read: {e}")),
+            Incoming::Error(e) => break Ending::Io(format!("cannot read: {e}")),
             Incoming::Timeout => {
-                return Ending::Protocol(
-                    ErrorCode::HandshakeTimeout,
-                    format!(
-                        "no HandshakeInit within {} s",
-                        common.handshake_timeout.as_secs_f64()
+                break match wait.map(|(_, why)| why) {
+                    Some(Wait::Idle) => Ending::Idle(idle),
+                    Some(Wait::Frame) => Ending::Protocol(
+                        ErrorCode::MalformedFrame,
+                        format!(
+                            "a frame was started but not finished within {} s ({} bytes of it arrived)",
+                            limit.as_secs_f64(),
+                            conn.buffered()
+                        ),
                     ),
-                );
+                    _ => Ending::Protocol(
+                        ErrorCode::HandshakeTimeout,
+                        format!("no HandshakeInit within {} s", limit.as_secs_f64()),
+                    ),
+                };
             }
         };
+        let now = Instant::now();
+        last_input = now;
+        conn.tick(now);
         let result = conn.feed(&chunk, &mut out, &mut |e| log.event(&transport.label, &e));
+        frame_started = match conn.buffered() {
+            0 => None,
+            _ => frame_started.or(Some(now)),
+        };
         if let Err(e) = transport.send(&out) {
-            return Ending::Io(format!("cannot write: {e}"));
+            break Ending::Io(format!("cannot write: {e}"));
         }
         out.clear();
         if let Err(e) = result {
-            return Ending::Protocol(e.code(), after_code(&e.to_string()));
+            break Ending::Protocol(e.code(), after_code(&e.to_string()));
         }
+    };
+    let (sessions, rate) = conn.refused();
+    if sessions + rate > 0 {
+        log.note(
+            &transport.label,
+            "refused_handshakes",
+            &format!(
+                "refused {} HandshakeInit{} on this connection ({sessions} over --max-sessions, {rate} over --handshake-rate)",
+                sessions + rate,
+                if sessions + rate == 1 { "" } else { "s" }
+            ),
+        );
     }
+    ending
 }
 
 /// The event log on stderr (`-q`: errors only; `--json`: one JSON object per line).
@@ -456,6 +789,7 @@ impl Log<'_> {
 
 /// Runs `sbrp peer daemon`.
 pub fn run(out: &Output, args: Args) -> CliResult {
+    crate::cli::daemon_id::validate(&args.daemon_id)?;
     if args.key == std::path::Path::new("-") && args.listen.is_none() {
         return Err(CliError::new(
             Exit::Usage,
@@ -478,6 +812,10 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         quiet: args.common.quiet,
         json: args.json,
     };
+    let limits = Limits {
+        max_sessions: args.max_sessions as usize,
+        handshake_rate: args.handshake_rate,
+    };
     let Some(listen) = &args.listen else {
         if args.json && !args.common.quiet {
             log.json_line(
@@ -492,16 +830,38 @@ pub fn run(out: &Output, args: Args) -> CliResult {
                 "started",
                 &format!(
                     "daemon {} ({fingerprint}) on stdin/stdout",
-                    escape(&args.daemon_id)
+                    crate::cli::daemon_id::shorten(&args.daemon_id)
                 ),
             );
         }
-        let conn = DaemonConn::new(daemon, keylog);
-        return match serve(Transport::stdio(), conn, &args.common, &log) {
+        let conn = DaemonConn::with_limits(daemon, keylog, limits);
+        let conn = if args.raw {
+            conn
+        } else {
+            conn.with_sbp(&args.daemon_id)
+        };
+        return match serve(
+            Transport::stdio(),
+            conn,
+            &args.common,
+            args.idle_timeout,
+            &log,
+        ) {
             Ending::Clean => {
                 if !args.common.quiet {
                     log.note("stdio", "end_of_input", "end of input");
                 }
+                Ok(Exit::Success)
+            }
+            Ending::Idle(d) => {
+                log.note(
+                    "stdio",
+                    "idle_timeout",
+                    &format!(
+                        "closed: nothing arrived for {} s (--idle-timeout)",
+                        d.as_secs_f64()
+                    ),
+                );
                 Ok(Exit::Success)
             }
             Ending::Protocol(code, msg) => Err(CliError::new(
@@ -513,7 +873,13 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     };
     let listener = TcpListener::bind(listen.as_str()).map_err(|e| {
         CliError::error(format!("cannot listen on {}: {e}", escape(listen)))
-            .hint("check the address, and that the port is free")
+            .hint(if e.kind() == std::io::ErrorKind::AddrInUse {
+                "the port is taken: choose another (or stop what listens there), e.g. --listen 127.0.0.1:0 for any free port"
+            } else if e.kind() == std::io::ErrorKind::InvalidInput {
+                "give HOST:PORT with an IP address, e.g. --listen 127.0.0.1:4000"
+            } else {
+                "check the address: HOST:PORT on this machine, e.g. --listen 127.0.0.1:4000"
+            })
     })?;
     let local = listener
         .local_addr()
@@ -530,7 +896,7 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     } else {
         out.eprintln(&format!(
             "sbrp peer daemon: listening on {local} as {} ({fingerprint})",
-            escape(&args.daemon_id)
+            crate::cli::daemon_id::shorten(&args.daemon_id)
         ));
     }
     let active = Arc::new(AtomicUsize::new(0));
@@ -567,15 +933,29 @@ pub fn run(out: &Output, args: Args) -> CliResult {
                 }
             };
             active.fetch_add(1, Ordering::SeqCst);
-            let conn = DaemonConn::new(daemon.clone(), keylog.clone());
+            let conn = DaemonConn::with_limits(daemon.clone(), keylog.clone(), limits);
+            let conn = if args.raw {
+                conn
+            } else {
+                conn.with_sbp(&args.daemon_id)
+            };
             let (active, log, common) = (active.clone(), &log, &args.common);
+            let idle = args.idle_timeout;
             scope.spawn(move || {
                 if !common.quiet {
                     log.note(&label, "connected", "connected");
                 }
-                match serve(transport, conn, common, log) {
+                match serve(transport, conn, common, idle, log) {
                     Ending::Clean if !common.quiet => log.note(&label, "closed", "closed"),
                     Ending::Clean => {}
+                    Ending::Idle(d) => log.note(
+                        &label,
+                        "idle_timeout",
+                        &format!(
+                            "closed: nothing arrived for {} s (--idle-timeout)",
+                            d.as_secs_f64()
+                        ),
+                    ),
                     Ending::Protocol(code, msg) => log.note(
                         &label,
                         "connection_ended",
@@ -651,6 +1031,92 @@ mod tests {
             }]
         ));
         assert_eq!(conn.open_sessions(), 0);
+    }
+
+    fn init(sid: u64) -> Vec<u8> {
+        let hs = ClientHandshake::start("d1", SessionId::new(sid).unwrap()).unwrap();
+        Frame::HandshakeInit(hs.init()).to_vec()
+    }
+
+    fn accepts(out: &[u8]) -> usize {
+        sbrp::stream::FrameReader::new(out)
+            .filter(|f| {
+                f.as_ref()
+                    .is_ok_and(|f| f.frame.frame_type() == FrameType::HandshakeAccept)
+            })
+            .count()
+    }
+
+    #[test]
+    fn sessions_beyond_the_bound_are_refused_and_the_open_ones_served() {
+        let daemon = Daemon::new(IdentityKeyPair::from_seed(&[9; 32]), "d1");
+        let pk = daemon.identity().public_key();
+        let limits = Limits {
+            max_sessions: 3,
+            handshake_rate: 0,
+        };
+        let mut conn = DaemonConn::with_limits(Arc::new(daemon), None, limits);
+        let sid = SessionId::new(1).unwrap();
+        let hs = ClientHandshake::start("d1", sid).unwrap();
+        let (out, _) = feed(&mut conn, &Frame::HandshakeInit(hs.init()).to_vec());
+        let Frame::HandshakeAccept(accept) = sbrp::decode_frame(&out).unwrap() else {
+            panic!()
+        };
+        let mut client = hs.finish(&accept, &pk).unwrap();
+        let flood: Vec<u8> = (2..200u64).flat_map(init).collect();
+        let (out, events) = feed(&mut conn, &flood);
+        assert_eq!(accepts(&out), 2);
+        assert_eq!(conn.open_sessions(), 3);
+        assert_eq!(conn.refused(), (196, 0));
+        // Logged at the 1st, 2nd, 4th … refusal.
+        let logged = events
+            .iter()
+            .filter(|e| matches!(e, Event::Refused { .. }))
+            .count();
+        assert_eq!(logged, 8);
+        // A new handshake for an open session is a re-handshake, not a new session.
+        let (out, _) = feed(&mut conn, &init(2));
+        assert_eq!(accepts(&out), 1);
+        // Session 1 is still served.
+        let frame = client.encrypt_frame(sid, b"still here").unwrap();
+        let (_, events) = feed(&mut conn, &frame);
+        assert_eq!(
+            events,
+            [Event::Echo {
+                session: 1,
+                len: 10
+            }]
+        );
+    }
+
+    #[test]
+    fn the_handshake_budget_refuses_at_once_and_refills_with_time() {
+        let daemon = Daemon::new(IdentityKeyPair::from_seed(&[9; 32]), "d1");
+        let limits = Limits {
+            max_sessions: 100_000,
+            handshake_rate: 10,
+        };
+        let mut conn = DaemonConn::with_limits(Arc::new(daemon), None, limits);
+        let t0 = Instant::now();
+        conn.tick(t0);
+        let flood: Vec<u8> = (1..=50u64).flat_map(init).collect();
+        let (out, _) = feed(&mut conn, &flood);
+        assert_eq!(accepts(&out), 10, "one burst");
+        assert_eq!(conn.refused(), (0, 40));
+        // Half a second later: five more.
+        conn.tick(t0 + Duration::from_millis(500));
+        let (out, _) = feed(
+            &mut conn,
+            &(100..=120u64).flat_map(init).collect::<Vec<_>>(),
+        );
+        assert_eq!(accepts(&out), 5);
+        // A long pause refills one burst, no more.
+        conn.tick(t0 + Duration::from_secs(3600));
+        let (out, _) = feed(
+            &mut conn,
+            &(200..=300u64).flat_map(init).collect::<Vec<_>>(),
+        );
+        assert_eq!(accepts(&out), 10);
     }
 
     #[test]

@@ -108,9 +108,14 @@ impl Transport {
             .map_err(|e| CliError::error(format!("cannot use the connection: {e}")))
     }
 
-    /// Runs `command` with `sh -c` and talks over its stdin/stdout; its stderr is ours.
+    /// Runs `command` with `sh -c` and talks over its stdin/stdout; its stderr is ours. The
+    /// command runs in its own process group, which is ended as a whole when the transport
+    /// is dropped (so nothing it started outlives the client; it cannot read the terminal).
     pub fn exec(command: &str) -> CliResult<Self> {
-        let mut child = Command::new("sh")
+        let mut cmd = Command::new("sh");
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd
             .arg("-c")
             .arg(command)
             .stdin(Stdio::piped())
@@ -181,10 +186,19 @@ impl Drop for Transport {
             let until = Instant::now() + Duration::from_millis(500);
             loop {
                 match child.try_wait() {
-                    Ok(Some(_)) => return,
+                    Ok(Some(_)) => break,
                     Ok(None) if Instant::now() < until => thread::sleep(Duration::from_millis(10)),
                     _ => break,
                 }
+            }
+            // End the whole process group (the shell and whatever it started). The group
+            // outlives the shell while any member runs, so its id cannot have been reused.
+            #[cfg(unix)]
+            if let Some(pgid) = i32::try_from(child.id())
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
             }
             let _ = child.kill();
             let _ = child.wait();

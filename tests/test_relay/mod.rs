@@ -1,0 +1,293 @@
+//! A small test relay on 127.0.0.1 (until `sbrp relay` exists), on the library's stack
+//! (tokio + tokio-tungstenite, optional rustls): validates tokens with `sbrp::token::verify`
+//! before the upgrade (401/403), refuses a second client for a live session id (409), pairs
+//! by `did` and `sid`, forwards HandshakeInit/HandshakeAccept/Data byte for byte, answers
+//! Pings, tells the daemon `session_ended` when a client leaves, tells clients
+//! `session_paused` when their daemon drops and `session_expired` when it returns without
+//! `session:resume`. Tests can inject messages and drop the daemons.
+#![allow(dead_code, clippy::result_large_err)] // the tungstenite callback type is fixed
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use sbrp::token::{Jwks, Role, VerifyPolicy};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, http};
+
+/// What a connection's writer task is told to do.
+#[derive(Debug)]
+pub enum Out {
+    Msg(Message),
+    Close(u16),
+}
+
+#[derive(Default)]
+pub struct State {
+    pub daemons: HashMap<String, UnboundedSender<Out>>,
+    pub clients: HashMap<(String, u64), UnboundedSender<Out>>,
+    pub paused: Vec<(String, u64)>,
+    pub daemon_connections: usize,
+    pub pongs: Vec<(String, Vec<u8>)>,
+    pub closes_seen: Vec<u16>,
+}
+
+#[derive(Clone)]
+pub struct TestRelay {
+    pub port: u16,
+    pub state: Arc<Mutex<State>>,
+}
+
+fn control(code: u16, sid: u64) -> Vec<u8> {
+    let mut f = vec![0x20, 0, 0, 0, 2];
+    f.extend_from_slice(&sid.to_be_bytes());
+    f.extend_from_slice(&code.to_be_bytes());
+    f
+}
+
+impl TestRelay {
+    /// Starts a relay; `tls` serves wss with that server config.
+    pub async fn start(
+        jwks: Jwks,
+        policy: VerifyPolicy,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let relay = TestRelay {
+            port,
+            state: Arc::default(),
+        };
+        let r = relay.clone();
+        let jwks = Arc::new(jwks);
+        let policy = Arc::new(policy);
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (r, jwks, policy, tls) = (r.clone(), jwks.clone(), policy.clone(), tls.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        Some(cfg) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                            if let Ok(s) = acceptor.accept(tcp).await {
+                                r.serve(s, &jwks, &policy).await;
+                            }
+                        }
+                        None => r.serve(tcp, &jwks, &policy).await,
+                    }
+                });
+            }
+        });
+        relay
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/", self.port)
+    }
+
+    /// Sends `msg` to the daemon of `did`.
+    pub fn to_daemon(&self, did: &str, msg: Out) {
+        if let Some(tx) = self.state.lock().unwrap().daemons.get(did) {
+            let _ = tx.send(msg);
+        }
+    }
+
+    /// Sends `msg` to the client of (`did`, `sid`).
+    pub fn to_client(&self, did: &str, sid: u64, msg: Out) {
+        if let Some(tx) = self
+            .state
+            .lock()
+            .unwrap()
+            .clients
+            .get(&(did.to_owned(), sid))
+        {
+            let _ = tx.send(msg);
+        }
+    }
+
+    /// Closes every daemon connection (as a relay restart would).
+    pub fn drop_daemons(&self) {
+        for (_, tx) in self.state.lock().unwrap().daemons.drain() {
+            let _ = tx.send(Out::Close(1001));
+        }
+    }
+
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+        &self,
+        stream: S,
+        jwks: &Jwks,
+        policy: &VerifyPolicy,
+    ) {
+        let mut claims = None;
+        let state = self.state.clone();
+        let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+            let from_query = req.uri().query().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("token=").map(str::to_owned))
+            });
+            let from_header = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned));
+            let token = from_header.or(from_query).unwrap_or_default();
+            let refuse =
+                |status: u16| Err(http::Response::builder().status(status).body(None).unwrap());
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            match sbrp::token::verify(&token, jwks, policy, now) {
+                Ok(c) => {
+                    if c.role == Role::Client {
+                        let key = (c.did.clone(), c.sid.map_or(0, |s| s.get()));
+                        if state.lock().unwrap().clients.contains_key(&key) {
+                            return refuse(409);
+                        }
+                    }
+                    claims = Some(c);
+                    Ok(resp)
+                }
+                Err(e) => refuse(e.http_status()),
+            }
+        };
+        let Ok(ws) = tokio_tungstenite::accept_hdr_async_with_config(
+            stream,
+            callback,
+            Some(sbrp::relay_client::websocket_config()),
+        )
+        .await
+        else {
+            return;
+        };
+        let Some(claims) = claims else { return };
+        let (mut sink, mut source) = ws.split();
+        let (tx, mut rx) = unbounded_channel::<Out>();
+        let writer = tokio::spawn(async move {
+            while let Some(out) = rx.recv().await {
+                match out {
+                    Out::Msg(m) => {
+                        if sink.send(m).await.is_err() {
+                            return;
+                        }
+                    }
+                    Out::Close(code) => {
+                        let _ = sink
+                            .send(Message::Close(Some(CloseFrame {
+                                code: code.into(),
+                                reason: "".into(),
+                            })))
+                            .await;
+                        return;
+                    }
+                }
+            }
+        });
+        let did = claims.did.clone();
+        let sid = claims.sid.map_or(0, |s| s.get());
+        let is_daemon = claims.role == Role::Daemon;
+        {
+            let mut st = self.state.lock().unwrap();
+            if is_daemon {
+                st.daemon_connections += 1;
+                // Returning without session:resume: the paused sessions expire.
+                let expired: Vec<_> = st
+                    .paused
+                    .iter()
+                    .filter(|(d, _)| *d == did)
+                    .cloned()
+                    .collect();
+                st.paused.retain(|(d, _)| *d != did);
+                for key in expired {
+                    if let Some(c) = st.clients.get(&key) {
+                        let _ = c.send(Out::Msg(Message::Binary(control(0x0302, key.1).into())));
+                        let _ = c.send(Out::Close(1000));
+                    }
+                }
+                st.daemons.insert(did.clone(), tx.clone());
+            } else {
+                st.clients.insert((did.clone(), sid), tx.clone());
+            }
+        }
+        while let Some(msg) = source.next().await {
+            let bytes = match msg {
+                Ok(Message::Binary(b)) => b.to_vec(),
+                Ok(Message::Close(c)) => {
+                    self.state
+                        .lock()
+                        .unwrap()
+                        .closes_seen
+                        .push(c.map_or(1005, |c| c.code.into()));
+                    break;
+                }
+                Ok(Message::Text(_)) => {
+                    let _ = tx.send(Out::Close(1003));
+                    break;
+                }
+                Ok(_) => continue,
+                Err(_) => break,
+            };
+            if bytes.len() < 13 {
+                continue;
+            }
+            let fsid = u64::from_be_bytes(bytes[5..13].try_into().unwrap());
+            let mut st = self.state.lock().unwrap();
+            match bytes[0] {
+                0x10 => {
+                    let mut pong = bytes.clone();
+                    pong[0] = 0x11;
+                    let _ = tx.send(Out::Msg(Message::Binary(pong.into())));
+                }
+                0x11 => st.pongs.push((did.clone(), bytes[13..].to_vec())),
+                0x02 | 0x03 if is_daemon => {
+                    if let Some(c) = st.clients.get(&(did.clone(), fsid)) {
+                        let _ = c.send(Out::Msg(Message::Binary(bytes.into())));
+                    }
+                }
+                0x01 | 0x03 if !is_daemon && fsid == sid => match st.daemons.get(&did) {
+                    Some(d) => {
+                        let _ = d.send(Out::Msg(Message::Binary(bytes.into())));
+                    }
+                    None => {
+                        let _ = tx.send(Out::Msg(Message::Binary(control(0x0202, sid).into())));
+                        let _ = tx.send(Out::Close(1000));
+                    }
+                },
+                _ => {}
+            }
+        }
+        {
+            let mut st = self.state.lock().unwrap();
+            if is_daemon {
+                if st.daemons.get(&did).is_some_and(|d| d.same_channel(&tx)) {
+                    st.daemons.remove(&did);
+                }
+                let paired: Vec<_> = st
+                    .clients
+                    .keys()
+                    .filter(|(d, _)| *d == did)
+                    .cloned()
+                    .collect();
+                for key in paired {
+                    let _ = st.clients[&key]
+                        .send(Out::Msg(Message::Binary(control(0x1001, key.1).into())));
+                    st.paused.push(key);
+                }
+            } else {
+                st.clients.remove(&(did.clone(), sid));
+                st.paused.retain(|k| *k != (did.clone(), sid));
+                if let Some(d) = st.daemons.get(&did) {
+                    let _ = d.send(Out::Msg(Message::Binary(control(0x1003, sid).into())));
+                }
+            }
+        }
+        drop(tx);
+        let _ = writer.await;
+    }
+}
