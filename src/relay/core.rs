@@ -85,6 +85,26 @@ pub enum Admission {
 }
 
 impl Admission {
+    /// What verified claims admit: a client token without `sid` is `None` (the relay answers
+    /// 401; `token::verify` already refuses it, this keeps the core safe on its own).
+    pub fn from_claims(claims: &crate::token::Claims) -> Option<Self> {
+        use crate::token::{Role, SCOPE_SESSION_RESUME};
+        match claims.role {
+            Role::Daemon => Some(Self::Daemon {
+                daemon_id: claims.did.clone(),
+                resumable: claims.has_scope(SCOPE_SESSION_RESUME),
+                max_sessions: claims
+                    .lim
+                    .concurrent_sessions
+                    .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            }),
+            Role::Client => Some(Self::Client {
+                daemon_id: claims.did.clone(),
+                session_id: claims.sid?,
+            }),
+        }
+    }
+
     /// `daemon` or `client`.
     pub fn role(&self) -> &'static str {
         match self {

@@ -457,3 +457,24 @@ fn close_codes_r6() {
         assert_eq!(close_code_for(code), ws, "{code}");
     }
 }
+
+#[test]
+fn admission_from_verified_claims() {
+    use crate::token::{Claims, Role, SCOPE_SESSION_RESUME};
+    let mut d = Claims::new(Role::Daemon, "d1", 0, 3600);
+    assert_eq!(Admission::from_claims(&d), Some(daemon(false)));
+    d.scp.push(SCOPE_SESSION_RESUME.into());
+    d.lim.concurrent_sessions = Some(u64::MAX);
+    assert_eq!(
+        Admission::from_claims(&d),
+        Some(Admission::Daemon {
+            daemon_id: "d1".into(),
+            resumable: true,
+            max_sessions: Some(u32::MAX)
+        })
+    );
+    let mut c = Claims::new(Role::Client, "d1", 0, 120);
+    assert_eq!(Admission::from_claims(&c), None);
+    c.sid = NonZeroU64::new(7);
+    assert_eq!(Admission::from_claims(&c), Some(client(7)));
+}
