@@ -270,15 +270,10 @@ pub enum Action {
     Event(RelayEvent),
 }
 
-/// R6: the WebSocket close code after a terminal Control.
+/// R6: the WebSocket close code after a terminal Control (the mapping shared with endpoints,
+/// [`crate::ws::close_code_for`]).
 pub fn close_code_for(code: ErrorCode) -> u16 {
-    match code.value() >> 8 {
-        0x01 => 1008,
-        0x04 => 1002,
-        _ if code == ErrorCode::InternalError => 1011,
-        _ if code == ErrorCode::Backpressure => 1013,
-        _ => 1000,
-    }
+    crate::ws::close_code_for(crate::error::ControlCode(code.value()))
 }
 
 /// A Control frame's bytes; the text never names identifiers.
