@@ -478,3 +478,82 @@ fn admission_from_verified_claims() {
     c.sid = NonZeroU64::new(7);
     assert_eq!(Admission::from_claims(&c), Some(client(7)));
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Ev {
+        OpenDaemon(u8, bool),
+        OpenClient(u8, u8),
+        Msg(u8, Vec<u8>),
+        Frame(u8, u8, u8, Vec<u8>),
+        Closed(u8),
+        Tick(u16),
+        Flushed(u8, u16),
+    }
+
+    fn ev() -> impl Strategy<Value = Ev> {
+        prop_oneof![
+            (0u8..8, any::<bool>()).prop_map(|(c, r)| Ev::OpenDaemon(c, r)),
+            (0u8..8, 1u8..4).prop_map(|(c, s)| Ev::OpenClient(c, s)),
+            (0u8..8, proptest::collection::vec(any::<u8>(), 0..40))
+                .prop_map(|(c, m)| Ev::Msg(c, m)),
+            (
+                0u8..8,
+                proptest::sample::select(vec![1u8, 2, 3, 4, 0x10, 0x11, 0x20]),
+                0u8..4,
+                proptest::collection::vec(any::<u8>(), 0..10)
+            )
+                .prop_map(|(c, t, s, p)| Ev::Frame(c, t, s, p)),
+            (0u8..8).prop_map(Ev::Closed),
+            (0u16..40_000).prop_map(Ev::Tick),
+            (0u8..8, any::<u16>()).prop_map(|(c, n)| Ev::Flushed(c, n)),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of events: no panic, at most one live session per (daemon, sid), the
+        /// concurrent-session cap holds, no action for a connection the core never admitted.
+        #[test]
+        fn any_event_sequence_keeps_the_invariants(events in proptest::collection::vec(ev(), 0..60)) {
+            let mut r = RelayCore::new(RelayConfig { max_sessions_per_daemon: 2, max_queue: 200, ..RelayConfig::default() });
+            let mut now = Duration::ZERO;
+            let mut admitted = std::collections::HashSet::new();
+            let mut next = 100u64;
+            let mut ids = [0u64; 8];
+            for e in events {
+                let actions = match e {
+                    Ev::OpenDaemon(c, res) => {
+                        next += 1;
+                        ids[usize::from(c)] = next;
+                        let a = r.open(next, daemon(res), now).unwrap_or_default();
+                        admitted.insert(next);
+                        a
+                    }
+                    Ev::OpenClient(c, s) => {
+                        next += 1;
+                        ids[usize::from(c)] = next;
+                        match r.open(next, client(u64::from(s)), now) {
+                            Ok(a) => { admitted.insert(next); a }
+                            Err(e) => { prop_assert_eq!(e, Refusal::SessionLive); vec![] }
+                        }
+                    }
+                    Ev::Msg(c, m) => r.on_message(ids[usize::from(c)], &m, now),
+                    Ev::Frame(c, t, s, p) => r.on_message(ids[usize::from(c)], &frame(t, u64::from(s), &p), now),
+                    Ev::Closed(c) => r.on_closed(ids[usize::from(c)], now),
+                    Ev::Tick(ms) => { now += Duration::from_millis(u64::from(ms)); r.tick(now) }
+                    Ev::Flushed(c, n) => { r.on_flushed(ids[usize::from(c)], usize::from(n)); vec![] }
+                };
+                for a in &actions {
+                    if let Action::Send { conn, .. } | Action::Close { conn, .. } = a {
+                        prop_assert!(admitted.contains(conn));
+                    }
+                }
+                let live = r.sessions_in(SessionState::Paired) + r.sessions_in(SessionState::Paused) + r.sessions_in(SessionState::Pending);
+                prop_assert!(live <= 2, "{live} live sessions over the cap of 2");
+            }
+        }
+    }
+}
