@@ -148,7 +148,7 @@ pub fn connect_error(relay: &str, e: &ConnectError) -> CliError {
 /// The largest frame the sender cuts from the byte stream (header + maximum payload).
 const MAX_FRAME: usize = sbrp::frame::MAX_FRAME_LEN;
 
-/// Cuts a byte stream into whole SBRP frames (13-byte header: type, session id, length).
+/// Cuts a byte stream into whole SBRP frames (13-byte header: type, length, session id).
 struct Splitter {
     buf: Vec<u8>,
     tx: tokio::sync::mpsc::Sender<Vec<u8>>,
@@ -161,8 +161,8 @@ impl io::Write for Splitter {
             if self.buf.len() < sbrp::frame::HEADER_LEN {
                 return Ok(bytes.len());
             }
-            let len = u32::from_be_bytes([self.buf[9], self.buf[10], self.buf[11], self.buf[12]])
-                as usize;
+            let len =
+                u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
             let total = sbrp::frame::HEADER_LEN + len;
             if total > MAX_FRAME {
                 return Err(io::Error::new(
