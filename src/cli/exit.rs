@@ -30,12 +30,15 @@ pub enum Exit {
     /// 6: protocol failure: a check, a handshake or a strict decode failed.
     #[allow(dead_code)] // used by the protocol subcommands (selftest, decode, peer)
     ProtocolFailure = 6,
+    /// 7: refused by the relay: HTTP 401, 403 or 409 on the WebSocket upgrade.
+    #[allow(dead_code)] // used with the relay-client feature
+    Refused = 7,
 }
 
 impl Exit {
     /// Every code, in numeric order.
     #[cfg(test)]
-    pub const ALL: [Exit; 7] = [
+    pub const ALL: [Exit; 8] = [
         Exit::Success,
         Exit::Error,
         Exit::Usage,
@@ -43,6 +46,7 @@ impl Exit {
         Exit::KeyMismatch,
         Exit::UnsafePermissions,
         Exit::ProtocolFailure,
+        Exit::Refused,
     ];
 
     /// The numeric status.
@@ -60,6 +64,7 @@ impl Exit {
             Exit::KeyMismatch => "key_mismatch",
             Exit::UnsafePermissions => "unsafe_permissions",
             Exit::ProtocolFailure => "protocol_failure",
+            Exit::Refused => "refused",
         }
     }
 }
@@ -200,6 +205,7 @@ mod tests {
                 (4, "key_mismatch"),
                 (5, "unsafe_permissions"),
                 (6, "protocol_failure"),
+                (7, "refused"),
             ]
         );
     }

@@ -13,6 +13,8 @@
 
 pub mod client;
 pub mod daemon;
+#[cfg(feature = "relay-client")]
+pub mod relay;
 pub mod sbp_handler;
 pub mod transport;
 

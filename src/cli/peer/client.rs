@@ -64,13 +64,13 @@ pub struct Args {
     count: Option<u32>,
 
     /// Connect to HOST:PORT instead of using stdin/stdout
-    #[arg(long, value_name = "HOST:PORT", conflicts_with = "exec")]
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["exec", "relay"])]
     connect: Option<String>,
 
     /// Run CMD (with sh -c) and talk over its stdin/stdout, like ssh's ProxyCommand. CMD runs
     /// in its own process group, ended as a whole when the client ends (so it cannot read
     /// the terminal: use ssh keys or an agent, not a password prompt)
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", conflicts_with = "relay")]
     exec: Option<String>,
 
     /// Send a Ping before the handshake and wait for the Pong
@@ -96,6 +96,10 @@ pub struct Args {
     /// JSON params of the --call it follows (a call without one sends no params)
     #[arg(long = "params", value_name = "JSON", requires = "calls", value_parser = parse_json)]
     params: Vec<serde_json::Value>,
+
+    #[cfg(feature = "relay-client")]
+    #[command(flatten)]
+    relay: super::relay::RelayArgs,
 
     #[command(flatten)]
     common: Common,
@@ -195,6 +199,12 @@ struct Conn<'a> {
     sid: SessionId,
     out: &'a Output,
     quiet: bool,
+    /// The relay said `session_paused` (and not yet `session_resumed`): nothing is sent.
+    paused: bool,
+    /// Frames that arrived while waiting for `session_resumed`, for [`Conn::next`].
+    held: VecDeque<Received>,
+    /// How long to wait for `session_resumed` (the reply timeout).
+    pause_limit: Duration,
 }
 
 impl Conn<'_> {
@@ -208,6 +218,9 @@ impl Conn<'_> {
     /// what it sent before going away, or its end of input, is the better diagnosis, and the
     /// next wait finds it.
     fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        if self.paused {
+            self.wait_resumed()?;
+        }
         match self.transport.send(bytes) {
             Err(e)
                 if matches!(
@@ -228,6 +241,26 @@ impl Conn<'_> {
         })
     }
 
+    /// While paused: reads (answering Pings, noting Controls) until `session_resumed`, keeping
+    /// other frames for [`Conn::next`]; fails after the reply timeout.
+    fn wait_resumed(&mut self) -> Result<(), Failure> {
+        let deadline = deadline_after(Instant::now(), self.pause_limit);
+        let limit = self.pause_limit;
+        while self.paused {
+            let f = self.next(deadline, || {
+                Failure::protocol(
+                    Some(ErrorCode::SessionPaused),
+                    format!(
+                        "no session_resumed within {} s of session_paused (--timeout)",
+                        limit.as_secs_f64()
+                    ),
+                )
+            })?;
+            self.held.push_back(f);
+        }
+        Ok(())
+    }
+
     /// Waits for the next frame of interest until `deadline`; answers Pings and reports
     /// Controls and stray frames on the way. `timeout` describes the deadline on expiry.
     fn next(
@@ -235,6 +268,11 @@ impl Conn<'_> {
         deadline: Option<Instant>,
         on_timeout: impl Fn() -> Failure,
     ) -> Result<Received, Failure> {
+        if !self.paused
+            && let Some(f) = self.held.pop_front()
+        {
+            return Ok(f);
+        }
         loop {
             while let Some(f) = self.queue.pop_front() {
                 if let Some(f) = self.triage(f)? {
@@ -317,6 +355,13 @@ impl Conn<'_> {
                         ),
                     ));
                 }
+                if ours {
+                    match c.code.known() {
+                        Some(ErrorCode::SessionPaused) => self.paused = true,
+                        Some(ErrorCode::SessionResumed) => self.paused = false,
+                        _ => {}
+                    }
+                }
                 self.note(&format!(
                     "Control {name} (0x{:04x}) for session {}{}{msg}",
                     c.code.0,
@@ -363,7 +408,11 @@ struct Summary {
     /// A decimal string, like every u64 in sbrp's JSON (JavaScript numbers lose precision
     /// above 2^53).
     session_id: String,
+    /// `stdio`, `exec`, the TCP peer address, or `ws`/`wss` through a relay.
     transport: String,
+    /// With --relay: the relay's HOST[:PORT] (never the token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relay: Option<String>,
     fingerprint: Option<String>,
     trust: Option<&'static str>,
     handshake_ms: Option<f64>,
@@ -468,11 +517,54 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     if args.messages.is_empty() && args.count.is_none() {
         payloads.push(b"hello from sbrp peer client".to_vec());
     }
-    let stdio = args.connect.is_none() && args.exec.is_none();
-    let transport = match (&args.connect, &args.exec) {
-        (Some(addr), _) => Transport::connect(addr)?,
-        (None, Some(cmd)) => Transport::exec(cmd)?,
-        (None, None) => Transport::stdio(),
+    #[cfg(feature = "relay-client")]
+    let relay = super::relay::Relay::from_args(out, &args.relay, "peer client")?;
+    #[cfg(not(feature = "relay-client"))]
+    let relay: Option<()> = None;
+    let stdio = args.connect.is_none() && args.exec.is_none() && relay.is_none();
+    let mut relay_host = None;
+    let mut transport_name = None;
+    #[cfg(feature = "relay-client")]
+    let (sid, relay_transport) = match &relay {
+        Some(r) => {
+            if args.session_id.is_some() {
+                return Err(CliError::new(
+                    Exit::Usage,
+                    "--session-id cannot be used with --relay: the session id is the token's sid",
+                )
+                .hint(
+                    "mint a client token with the session id you want (sbrp token mint --sid N)",
+                ));
+            }
+            let token = r
+                .tokens
+                .fetch()
+                .map_err(|e| super::relay::connect_error(&r.label(), &e))?;
+            let sid = sbrp::relay_client::token_session_id(&token).ok_or_else(|| {
+                CliError::error(
+                    "the relay token has no usable sid claim (base64url of 8 bytes, not zero)",
+                )
+                .hint("use a client token (sbrp token mint --role client)")
+            })?;
+            let fixed = super::relay::Relay {
+                config: r.config.clone(),
+                tokens: sbrp::relay_client::TokenSource::Fixed(token),
+            };
+            let t = super::relay::open(&fixed)
+                .map_err(|e| super::relay::connect_error(&r.label(), &e))?;
+            relay_host = Some(r.config.host().to_owned());
+            transport_name = Some(r.config.transport().to_owned());
+            (sid, Some(t))
+        }
+        None => (sid, None),
+    };
+    #[cfg(not(feature = "relay-client"))]
+    let relay_transport: Option<Transport> = None;
+    let transport = match (relay_transport, &args.connect, &args.exec) {
+        (Some(t), _, _) => t,
+        (None, Some(addr), _) => Transport::connect(addr)?,
+        (None, None, Some(cmd)) => Transport::exec(cmd)?,
+        (None, None, None) => Transport::stdio(),
     };
     let mut summary = Summary {
         schema: "sbrp.peer-client/1",
@@ -480,7 +572,8 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         backend: sbrp::aead::BACKEND,
         daemon_id: args.daemon_id.clone(),
         session_id: sid.get().to_string(),
-        transport: transport.label.clone(),
+        transport: transport_name.unwrap_or_else(|| transport.label.clone()),
+        relay: relay_host,
         fingerprint: None,
         trust: None,
         handshake_ms: None,
@@ -502,6 +595,9 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         sid,
         out,
         quiet: args.common.quiet,
+        paused: false,
+        held: VecDeque::new(),
+        pause_limit: args.timeout,
     };
     let ctx = Ctx {
         args: &args,

@@ -58,7 +58,7 @@ pub struct Args {
 
     /// Serve TCP connections on HOST:PORT instead of stdin/stdout (port 0 picks one; the
     /// address is printed on stderr)
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "relay")]
     listen: Option<String>,
 
     /// Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)
@@ -86,6 +86,14 @@ pub struct Args {
     /// limit); a HandshakeInit over the budget is refused at once, never queued
     #[arg(long, value_name = "N", default_value_t = DEFAULT_HANDSHAKE_RATE)]
     handshake_rate: u32,
+
+    #[cfg(feature = "relay-client")]
+    #[command(flatten)]
+    relay: super::relay::RelayArgs,
+
+    /// With --relay: end when the presence connection ends instead of reconnecting
+    #[arg(long)]
+    once: bool,
 
     #[command(flatten)]
     common: Common,
@@ -816,6 +824,10 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         max_sessions: args.max_sessions as usize,
         handshake_rate: args.handshake_rate,
     };
+    #[cfg(feature = "relay-client")]
+    if let Some(relay) = super::relay::Relay::from_args(out, &args.relay, "peer daemon")? {
+        return run_relay(&args, &relay, daemon, keylog, limits, &log, &fingerprint);
+    }
     let Some(listen) = &args.listen else {
         if args.json && !args.common.quiet {
             log.json_line(
@@ -972,6 +984,95 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         }
     });
     Ok(Exit::Success)
+}
+
+/// `--relay`: one presence connection at a time, every session multiplexed on it; after a
+/// drop, the reference's backoff (1 s × 2^n capped at 30 s, up to 500 ms of jitter, reset
+/// after a connection that lasted 5 s), the token fetched again at every attempt.
+#[cfg(feature = "relay-client")]
+fn run_relay(
+    args: &Args,
+    relay: &super::relay::Relay,
+    daemon: Arc<Daemon>,
+    keylog: Option<Arc<KeyLog>>,
+    limits: Limits,
+    log: &Log,
+    fingerprint: &str,
+) -> CliResult {
+    let label = relay.label();
+    let mut backoff = sbrp::relay_client::Backoff::default();
+    // Sessions arrive whenever clients come: no handshake deadline and no idle limit on the
+    // presence connection (a frame is whole on arrival, so no partial-frame deadline either).
+    let mut common = args.common.clone();
+    common.handshake_timeout = Duration::ZERO;
+    let mut attempt = 0u64;
+    loop {
+        attempt += 1;
+        match super::relay::open(relay) {
+            Ok(transport) => {
+                let started = Instant::now();
+                if args.json {
+                    log.json_line(
+                        &label,
+                        serde_json::json!({
+                            "event": "connected", "relay": label, "attempt": attempt,
+                            "daemon_id": args.daemon_id, "fingerprint": fingerprint,
+                        }),
+                    );
+                } else if !args.common.quiet {
+                    log.note(
+                        &label,
+                        "connected",
+                        &format!(
+                            "connected to the relay as {} ({fingerprint})",
+                            crate::cli::daemon_id::shorten(&args.daemon_id)
+                        ),
+                    );
+                }
+                let conn = DaemonConn::with_limits(daemon.clone(), keylog.clone(), limits);
+                let conn = if args.raw {
+                    conn
+                } else {
+                    conn.with_sbp(&args.daemon_id)
+                };
+                let ending = serve(transport, conn, &common, Duration::ZERO, log);
+                let why = match &ending {
+                    Ending::Clean => "the relay closed the connection".to_owned(),
+                    Ending::Idle(_) => "idle".to_owned(),
+                    Ending::Protocol(code, msg) => format!("{code}: {msg}"),
+                    Ending::Io(msg) => msg.clone(),
+                };
+                log.note(&label, "disconnected", &format!("disconnected: {why}"));
+                backoff.connection_lasted(started.elapsed());
+                if args.once {
+                    return match ending {
+                        Ending::Clean | Ending::Idle(_) => Ok(Exit::Success),
+                        Ending::Protocol(code, msg) => Err(CliError::new(
+                            Exit::ProtocolFailure,
+                            format!("connection ended: {code}: {msg}"),
+                        )),
+                        Ending::Io(msg) => Err(CliError::error(msg)),
+                    };
+                }
+            }
+            Err(e) => {
+                let err = super::relay::connect_error(&label, &e);
+                if args.once {
+                    return Err(err);
+                }
+                log.note(&label, "connect_failed", err.message());
+            }
+        }
+        let mut b = [0u8; 2];
+        let _ = getrandom::fill(&mut b);
+        let delay = backoff.next_delay(f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX));
+        log.note(
+            &label,
+            "retrying",
+            &format!("reconnecting in {:.1} s", delay.as_secs_f64()),
+        );
+        thread::sleep(delay);
+    }
 }
 
 #[cfg(test)]

@@ -70,6 +70,21 @@ fn spawn_reader(mut reader: impl Read + Send + 'static) -> Receiver<Incoming> {
 }
 
 impl Transport {
+    /// A transport fed by another thread (the WebSocket bridge of `--relay`).
+    pub fn from_channels(
+        rx: Receiver<Incoming>,
+        writer: Box<dyn Write + Send>,
+        label: String,
+    ) -> Self {
+        Self {
+            rx,
+            writer: Some(writer),
+            child: None,
+            tcp: None,
+            label,
+        }
+    }
+
     /// Standard input and output.
     pub fn stdio() -> Self {
         Self {

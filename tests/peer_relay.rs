@@ -1,0 +1,317 @@
+//! `sbrp peer client --relay` and `sbrp peer daemon --relay` (the real binary) through the test
+//! relay of `tests/test_relay` on 127.0.0.1, with tokens from `sbrp token mint`: both token
+//! modes, 401/403/409 → exit 7, a terminal Control → exit 6, a relay that drops its daemons
+//! (the daemon reconnects), SBRP Ping answered, session_paused honoured.
+#![cfg(feature = "tls")]
+
+mod test_relay;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+use sbrp::token::{Jwks, VerifyPolicy};
+use test_relay::{Out, TestRelay};
+use tokio_tungstenite::tungstenite::Message;
+
+const DID: &str = "daemon-1";
+
+fn sbrp() -> Command {
+    let mut cmd = Command::new(cargo_bin("sbrp"));
+    cmd.env_remove("NO_COLOR")
+        .env_remove("SBRP_PINS")
+        .env_remove("SBRP_KEYLOGFILE")
+        .env_remove("SBRP_TOKEN");
+    cmd
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    daemon_key: PathBuf,
+    daemon_pub: String,
+    issuer: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon_key = dir.path().join("daemon.pem");
+        let issuer = dir.path().join("issuer.pem");
+        for k in [&daemon_key, &issuer] {
+            run_ok(
+                sbrp()
+                    .args(["keygen", "-o"])
+                    .arg(k)
+                    .env("SBRP_HOME", dir.path()),
+            );
+        }
+        let daemon_pub = run_ok(sbrp().arg("pubkey").arg(&daemon_key))
+            .trim()
+            .to_owned();
+        Self {
+            dir,
+            daemon_key,
+            daemon_pub,
+            issuer,
+        }
+    }
+
+    fn jwks(&self) -> Jwks {
+        let text = run_ok(sbrp().args(["token", "jwks"]).arg(&self.issuer));
+        Jwks::parse(text.as_bytes()).unwrap()
+    }
+
+    /// Mints a token with `sbrp token mint` into `name`; returns the path.
+    fn mint(&self, name: &str, role: &str, extra: &[&str]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let _ = std::fs::remove_file(&path);
+        run_ok(
+            sbrp()
+                .args(["token", "mint", "--key"])
+                .arg(&self.issuer)
+                .args(["--role", role, "--did", DID])
+                .args(extra)
+                .arg("-o")
+                .arg(&path),
+        );
+        path
+    }
+
+    fn daemon(&self, relay: &TestRelay, token: &Path, extra: &[&str]) -> Child {
+        sbrp()
+            .args(["peer", "daemon", "--key"])
+            .arg(&self.daemon_key)
+            .args(["--daemon-id", DID, "--relay", &relay.url(), "--token-file"])
+            .arg(token)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn client(&self, relay: &TestRelay, token: &Path) -> Command {
+        let mut c = sbrp();
+        c.args(["peer", "client", "--daemon-id", DID, "--identity-key"])
+            .arg(&self.daemon_pub)
+            .args(["--relay", &relay.url(), "--token-file"])
+            .arg(token)
+            .env("SBRP_HOME", self.dir.path());
+        c
+    }
+}
+
+async fn start(s: &Setup) -> TestRelay {
+    let policy = VerifyPolicy {
+        iss: Some("sbrp".into()),
+        ..VerifyPolicy::default()
+    };
+    TestRelay::start(s.jwks(), policy, None).await
+}
+
+/// Waits until the relay has seen `n` daemon connections.
+async fn daemon_connections(relay: &TestRelay, n: usize) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while relay.state.lock().unwrap().daemon_connections < n {
+        assert!(
+            Instant::now() < until,
+            "the daemon did not connect {n} time(s)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn output(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_sessions_through_the_relay_in_both_token_modes() {
+    let s = Setup::new();
+    let relay = start(&s).await;
+    let dtok = s.mint("daemon.jwt", "daemon", &[]);
+    let mut daemon = s.daemon(&relay, &dtok, &["--auth", "header"]);
+    daemon_connections(&relay, 1).await;
+    for (i, auth) in ["query", "header"].into_iter().enumerate() {
+        for raw in [false] {
+            let sid = (100 + i * 2 + usize::from(raw)).to_string();
+            let ctok = s.mint(&format!("c{sid}.jwt"), "client", &["--sid", &sid]);
+            let mut c = s.client(&relay, &ctok);
+            c.args(["--auth", auth, "--json", "--count", "3", "--message", "hi"]);
+            if raw {
+                c.arg("--raw");
+            }
+            let out = output(c).await;
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v = json(&out);
+            assert_eq!(v["ok"], true);
+            assert_eq!(v["transport"], "ws");
+            assert_eq!(v["relay"], format!("127.0.0.1:{}", relay.port));
+            assert_eq!(v["session_id"], sid);
+            assert_eq!(v["matched"], 4);
+            assert_eq!(v["trust"], "identity_key");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            let token = std::fs::read_to_string(&ctok).unwrap();
+            assert!(!text.contains(token.trim()), "the token was printed");
+        }
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_exit_7_naming_the_status() {
+    let s = Setup::new();
+    let relay = start(&s).await;
+    // 401: a token signed by a key the relay does not know.
+    let other = s.dir.path().join("other.pem");
+    run_ok(
+        sbrp()
+            .args(["keygen", "-o"])
+            .arg(&other)
+            .env("SBRP_HOME", s.dir.path()),
+    );
+    let bad = s.dir.path().join("bad.jwt");
+    run_ok(
+        sbrp()
+            .args(["token", "mint", "--key"])
+            .arg(&other)
+            .args(["--role", "client", "--did", DID, "--sid", "7", "-o"])
+            .arg(&bad),
+    );
+    let out = output(s.client(&relay, &bad)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
+    // 401 for a daemon with --once too.
+    let out = s
+        .daemon(&relay, &bad, &["--once"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 409: a second client for a live session id.
+    let dtok = s.mint("daemon.jwt", "daemon", &[]);
+    let mut daemon = s.daemon(&relay, &dtok, &[]);
+    daemon_connections(&relay, 1).await;
+    let ctok = s.mint("c.jwt", "client", &["--sid", "9"]);
+    let mut first = s.client(&relay, &ctok);
+    first
+        .args(["--count", "2000", "--raw"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut first = first.spawn().unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while relay.state.lock().unwrap().clients.is_empty() {
+        assert!(Instant::now() < until);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let out = output(s.client(&relay, &ctok)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 409"));
+    let _ = first.kill();
+    let _ = first.wait();
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_control_exits_6_and_the_daemon_reconnects_after_a_drop() {
+    let s = Setup::new();
+    let relay = start(&s).await;
+    let dtok = s.mint("daemon.jwt", "daemon", &[]);
+    let mut daemon = s.daemon(&relay, &dtok, &[]);
+    daemon_connections(&relay, 1).await;
+    // The relay drops its daemons; ours comes back (backoff 1 s).
+    relay.drop_daemons();
+    daemon_connections(&relay, 2).await;
+    let ctok = s.mint("c.jwt", "client", &["--sid", "42"]);
+    let mut c = s.client(&relay, &ctok);
+    c.args(["--message", "after the drop", "--json"]);
+    let out = output(c).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["matched"], 1);
+    // A terminal Control (0x0101 unauthorized) to a client in flight: exit 6 naming it.
+    let ctok = s.mint("c43.jwt", "client", &["--sid", "43"]);
+    let mut c = s.client(&relay, &ctok);
+    c.args(["--count", "2000", "--json"]);
+    let child = tokio::task::spawn_blocking(move || c.output().unwrap());
+    let until = Instant::now() + Duration::from_secs(20);
+    while !relay
+        .state
+        .lock()
+        .unwrap()
+        .clients
+        .contains_key(&(DID.to_owned(), 43))
+    {
+        assert!(Instant::now() < until);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut f = vec![0x20, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 43];
+    f.extend_from_slice(&0x0101u16.to_be_bytes());
+    relay.to_client(DID, 43, Out::Msg(Message::Binary(f.into())));
+    let out = child.await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["ok"], false);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("0x0101"),
+        "{v}"
+    );
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
