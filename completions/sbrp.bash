@@ -767,7 +767,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__peer__subcmd__client)
-            opts="-q -h -V --daemon-id --identity-key --pins --policy --session-id --message --count --connect --exec --ping --timeout --json --raw --call --params --handshake-timeout --keylog --quiet --color --help --version"
+            opts="-q -h -V --daemon-id --identity-key --pins --policy --session-id --message --count --connect --exec --ping --timeout --json --raw --call --params --relay --token-file --token --auth --ca --handshake-timeout --keylog --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -821,6 +821,26 @@ _sbrp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --relay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "query header" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --handshake-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -841,7 +861,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__peer__subcmd__daemon)
-            opts="-q -h -V --key --daemon-id --listen --raw --json --max-connections --max-sessions --idle-timeout --handshake-rate --handshake-timeout --keylog --quiet --color --help --version"
+            opts="-q -h -V --key --daemon-id --listen --raw --json --max-connections --max-sessions --idle-timeout --handshake-rate --relay --token-file --token --auth --ca --once --handshake-timeout --keylog --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -872,6 +892,26 @@ _sbrp() {
                     return 0
                     ;;
                 --handshake-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --relay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "query header" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -194,6 +194,12 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l max-sessions -d 'The most sessions one connection may hold; a HandshakeInit for a new session beyond it gets no accept (it is logged and counted)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l idle-timeout -d 'Close a connection that sent nothing for this long (0: never)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l handshake-rate -d 'Handshakes answered per second on one connection, with a burst of as many (0: no limit); a HandshakeInit over the budget is refused at once, never queued' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l relay -d 'Talk through the relay at ws[s]://HOST[:PORT][/PATH] (one SBRP frame per WebSocket message; needs a token)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l token-file -d 'Read the relay token from FILE (re-read at every connection attempt) [env: SBRP_TOKEN holds the token itself]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l token -d 'The relay token itself (visible to other users in the process list: prefer --token-file or SBRP_TOKEN)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l auth -d 'How the token reaches the relay: query (?token=, the default) or header (Authorization: Bearer)' -r -f -a "query\t'`?token=<jwt>` on the URL (what browsers do)'
+header\t'`Authorization: Bearer <jwt>`'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l ca -d 'Trust the CA certificates in this PEM FILE for wss:// (instead of the system\'s roots)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l handshake-timeout -d 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l keylog -d 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
@@ -201,6 +207,7 @@ always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l raw -d 'Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l json -d 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l once -d 'With --relay: end when the presence connection ends instead of reconnecting'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s q -l quiet -d 'Print only errors on stderr'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s V -l version -d 'Print version'
@@ -218,6 +225,12 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l timeout -d 'Seconds to wait for each echo (or Pong); 0: no limit, as for --handshake-timeout' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l call -d 'Call METHOD over RPC and print the result (repeatable; replaces the echo check)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l params -d 'JSON params of the --call it follows (a call without one sends no params)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l relay -d 'Talk through the relay at ws[s]://HOST[:PORT][/PATH] (one SBRP frame per WebSocket message; needs a token)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l token-file -d 'Read the relay token from FILE (re-read at every connection attempt) [env: SBRP_TOKEN holds the token itself]' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l token -d 'The relay token itself (visible to other users in the process list: prefer --token-file or SBRP_TOKEN)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l auth -d 'How the token reaches the relay: query (?token=, the default) or header (Authorization: Bearer)' -r -f -a "query\t'`?token=<jwt>` on the URL (what browsers do)'
+header\t'`Authorization: Bearer <jwt>`'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l ca -d 'Trust the CA certificates in this PEM FILE for wss:// (instead of the system\'s roots)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l handshake-timeout -d 'Seconds a handshake may take before it fails with handshake_timeout (0: no limit)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l keylog -d 'Append the session keys to FILE (for `sbrp decode`); also enabled by a non-empty SBRP_KEYLOGFILE. Anyone who can read FILE can decrypt those sessions' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from client" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
