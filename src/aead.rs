@@ -1,10 +1,11 @@
 //! ChaCha20-Poly1305 with an empty AAD, behind one small interface so the backend can be
-//! chosen at build time: the pure-Rust RustCrypto crate by default, or `ring` with the cargo
-//! feature `ring`. Both produce identical bytes.
+//! chosen at build time: pure Rust by default (ChaCha20 from RustCrypto's `chacha20`, Poly1305
+//! by message size, composed here; see the README's backend section for why and the
+//! measurements), or `ring` with the cargo feature `ring`. Both produce identical bytes.
 //!
 //! | backend | feature | key wiped on drop | buffer after a failed open |
 //! |---|---|---|---|
-//! | RustCrypto `chacha20poly1305` | (default) | yes (`zeroize`) | the ciphertext, unchanged |
+//! | RustCrypto `chacha20` + Poly1305 by size | (default) | yes (`zeroize`) | the ciphertext, unchanged |
 //! | `ring` 0.17 | `ring` | **no**: ring keeps its expanded key in a private type and offers no way to wipe it | all zeros (ring wipes it) |
 //!
 //! With `ring`, the 32-byte session keys that [`crate::session::SessionKeys`] holds are still
@@ -57,26 +58,44 @@ impl core::fmt::Debug for Cipher {
 }
 
 #[cfg(not(feature = "ring"))]
+mod poly;
+
+/// ChaCha20 from the `chacha20` crate (SIMD chosen at run time) and Poly1305 chosen by
+/// message size, composed here in safe Rust (RFC 8439 §2.8 with an empty AAD).
+#[cfg(not(feature = "ring"))]
 mod backend {
+    use super::poly::{AVX2_FROM, Poly1305};
     use super::{KEY_LEN, NONCE_LEN, OpenError, TAG_LEN};
-    use chacha20poly1305::ChaCha20Poly1305;
-    use chacha20poly1305::aead::{AeadInOut, KeyInit};
+    use chacha20::cipher::array::Array;
+    use chacha20::cipher::consts::U64;
+    use chacha20::cipher::{KeyIvInit, StreamCipherCore};
+    use chacha20::variants::Ietf;
+    use chacha20::{ChaChaCore, R20};
+    use poly1305::universal_hash::{KeyInit, UniversalHash};
+    use subtle::ConstantTimeEq;
+    use zeroize::{Zeroize, Zeroizing};
 
     pub const NAME: &str = "rustcrypto";
 
-    pub struct Key(ChaCha20Poly1305);
+    type Core = ChaChaCore<R20, Ietf>;
+    type Block = Array<u8, U64>;
+
+    /// Keystream blocks made in one call: 4 is the AVX2 backend's width and one AVX-512
+    /// vector, so block 0 (the Poly1305 key) and the first 192 bytes cost one pass.
+    const FIRST: usize = 4;
+
+    pub struct Key(Zeroizing<[u8; KEY_LEN]>);
 
     impl Key {
         pub fn new(key: &[u8; KEY_LEN]) -> Self {
-            Self(ChaCha20Poly1305::new(key.into()))
+            Self(Zeroizing::new(*key))
         }
 
         pub fn seal(&self, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
-            // Encryption cannot fail for buffers under 256 GiB; SBRP payloads are ≤ 64 KiB.
-            match self.0.encrypt_inout_detached(nonce.into(), &[], buf.into()) {
-                Ok(tag) => tag.into(),
-                Err(_) => unreachable!("ChaCha20-Poly1305 refused a buffer of {} bytes", buf.len()),
-            }
+            check_len(buf.len());
+            let mut stream = Stream::new(&self.0, nonce);
+            stream.apply(buf);
+            stream.tag(buf)
         }
 
         pub fn open(
@@ -85,9 +104,103 @@ mod backend {
             buf: &mut [u8],
             tag: &[u8; TAG_LEN],
         ) -> Result<(), OpenError> {
-            self.0
-                .decrypt_inout_detached(nonce.into(), &[], buf.into(), tag.into())
-                .map_err(|_| OpenError)
+            check_len(buf.len());
+            let mut stream = Stream::new(&self.0, nonce);
+            let expected = stream.tag(buf);
+            if bool::from(expected.ct_eq(tag)) {
+                stream.apply(buf);
+                Ok(())
+            } else {
+                Err(OpenError)
+            }
+        }
+    }
+
+    /// ChaCha20's 32-bit block counter covers 2^32 − 1 blocks after the key block (256 GiB);
+    /// SBRP payloads are ≤ 64 KiB. A longer buffer would repeat keystream: refuse it, as
+    /// `chacha20poly1305` and ring do.
+    fn check_len(len: usize) {
+        if len as u64 > (u64::from(u32::MAX) - 1) * 64 {
+            unreachable!("ChaCha20-Poly1305 refused a buffer of {len} bytes");
+        }
+    }
+
+    /// One message's keystream: block 0 gives the Poly1305 key, blocks 1.. encrypt.
+    ///
+    /// Only block 0 is wiped on drop: it holds the one-time Poly1305 key. The other blocks
+    /// are keystream that XORs the message, equal to plaintext ⊕ ciphertext, both of which
+    /// the caller holds anyway; wiping them byte by byte cost more than the whole AEAD at
+    /// 64 bytes.
+    struct Stream {
+        core: Core,
+        first: [Block; FIRST],
+    }
+
+    impl Stream {
+        fn new(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN]) -> Self {
+            let mut core = Core::new(key.into(), nonce.into());
+            let mut first = [Block::default(); FIRST];
+            core.write_keystream_blocks(&mut first);
+            Self { core, first }
+        }
+
+        /// Poly1305 over `ct` padded, then the lengths block (AAD length 0).
+        fn tag(&self, ct: &[u8]) -> [u8; TAG_LEN] {
+            let otk: &[u8; 32] = match self.first[0].first_chunk() {
+                Some(otk) => otk,
+                None => unreachable!("a ChaCha20 block is 64 bytes"),
+            };
+            let mut lengths = [0u8; 16];
+            lengths[8..].copy_from_slice(&(ct.len() as u64).to_le_bytes());
+            if ct.len() < AVX2_FROM {
+                let mut mac = Poly1305::new(otk);
+                mac.update_padded(ct);
+                mac.update_padded(&lengths);
+                mac.finalize()
+            } else {
+                let mut mac = poly1305::Poly1305::new(otk.into());
+                mac.update_padded(ct);
+                mac.update(&[lengths.into()]);
+                mac.finalize().into()
+            }
+        }
+
+        /// XORs the keystream from block 1 on into `buf`.
+        fn apply(&mut self, buf: &mut [u8]) {
+            let head_len = buf.len().min((FIRST - 1) * 64);
+            let (head, rest) = buf.split_at_mut(head_len);
+            xor(head, &self.first[1..]);
+            if rest.is_empty() {
+                return;
+            }
+            // Whole groups of 4 blocks in place (inside the backend's SIMD code), then the
+            // last < 256 bytes from one more group.
+            let whole = rest.len() / (FIRST * 64) * (FIRST * 64);
+            let (bulk, tail) = rest.split_at_mut(whole);
+            let (blocks, _) = Array::slice_as_chunks_mut(bulk);
+            self.core.apply_keystream_blocks(blocks);
+            if !tail.is_empty() {
+                let mut last = [Block::default(); FIRST];
+                self.core.write_keystream_blocks(&mut last);
+                xor(tail, &last);
+            }
+        }
+    }
+
+    impl Drop for Stream {
+        fn drop(&mut self) {
+            // `core` wipes its own state (chacha20's `zeroize` feature).
+            self.first[0].zeroize();
+        }
+    }
+
+    /// `dst ^= keystream`, one 64-byte block at a time (so the compiler vectorises it);
+    /// `dst` is at most as long as the blocks.
+    fn xor(dst: &mut [u8], keystream: &[Block]) {
+        for (d, k) in dst.chunks_mut(64).zip(keystream) {
+            for (d, k) in d.iter_mut().zip(k.iter()) {
+                *d ^= k;
+            }
         }
     }
 }
@@ -201,19 +314,28 @@ mod tests {
         }
     }
 
-    /// With the `ring` feature both backends are compiled: they must agree on every byte.
-    #[cfg(feature = "ring")]
+    /// Every backend must agree on every byte with RustCrypto's `chacha20poly1305` (a
+    /// dev-dependency: an implementation independent of our composition), around each
+    /// boundary of ours: the 192 bytes of the first keystream pass, groups of 256 bytes, and
+    /// the switch of Poly1305 backend at 16 KiB.
     #[test]
-    fn ring_matches_rustcrypto() {
+    fn matches_chacha20poly1305_crate() {
         use chacha20poly1305::ChaCha20Poly1305;
         use chacha20poly1305::aead::{AeadInOut, KeyInit};
         let (key, nonce) = kat();
-        let ring = Cipher::new(&key);
+        let ours = Cipher::new(&key);
         let rc = ChaCha20Poly1305::new((&key).into());
-        for len in [0usize, 1, 15, 16, 17, 64, 1024, 4097, 16 * 1024, 65508] {
+        let mut lens: Vec<usize> = (0..=520).collect();
+        for edge in [1024usize, 4096, 16 * 1024, 65508] {
+            lens.extend(edge - 17..=edge + 17);
+        }
+        for len in lens {
             let plain: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
             let mut a = plain.clone();
-            let tag_a = ring.seal_in_place(&nonce, &mut a);
+            let tag_a = ours.seal_in_place(&nonce, &mut a);
+            let mut opened = a.clone();
+            ours.open_in_place(&nonce, &mut opened, &tag_a).unwrap();
+            assert_eq!(opened, plain, "len {len}");
             let mut b = plain.clone();
             let tag_b: [u8; TAG_LEN] = rc
                 .encrypt_inout_detached((&nonce).into(), &[], b.as_mut_slice().into())

@@ -23,6 +23,7 @@
 //! | `relay_client` | (feature `relay-client`) daemons and clients on a relay over WebSocket: connect, reconnect with backoff, token sources, wss |
 //! | [`token`] | relay tokens (EdDSA JWTs): claims, JWKS, the 16 validation steps, minting |
 //! | [`ws`] | one frame per WebSocket message: size limit, text refusal, R6 close codes |
+//! | [`relay`] | the relay's routing core (sans-I/O, feature `relay`): session state machine, frame authority, limits |
 //!
 //! ```
 //! use sbrp::{ClientHandshake, Daemon, IdentityKeyPair, SessionId};
@@ -52,6 +53,8 @@ pub mod keyfile;
 pub mod keylog;
 pub mod keys;
 pub mod randomart;
+#[cfg(feature = "relay")]
+pub mod relay;
 #[cfg(feature = "relay-client")]
 pub mod relay_client;
 pub mod replay;

@@ -343,18 +343,18 @@ fn mint(out: &Output, a: MintArgs) -> CliResult {
     }
     let summary = match claims.sid {
         Some(sid) => format!(
-            "{} token for did {}, sid {} (0x{:016x}), expires in {}",
+            "{} token for did {}, sid {} (0x{:016x}), {}",
             role,
             escape(&claims.did),
             sid.get(),
             sid.get(),
-            human_duration(ttl)
+            time_left(claims.exp, now())
         ),
         None => format!(
-            "{} token for did {}, expires in {}",
+            "{} token for did {}, {}",
             role,
             escape(&claims.did),
-            human_duration(ttl)
+            time_left(claims.exp, now())
         ),
     };
     if a.json {
@@ -602,7 +602,7 @@ fn inspect(out: &Output, a: InspectArgs) -> CliResult {
     };
     text.push_str(&format!(
         "{} {sig}\n",
-        out.style_out("signature", Style::Bold)
+        out.style_out("signature:", Style::Bold)
     ));
     if ok {
         let checked = if ins.signature_checked {

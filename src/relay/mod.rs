@@ -1,0 +1,12 @@
+//! The SBRP relay (feature `relay`): a sans-I/O core that routes frames between daemons and
+//! clients and runs the per-session state machine. It takes events (a connection admitted,
+//! a message received, bytes flushed, a timer tick, a connection gone) with the time passed in,
+//! and returns [`core::Action`]s (send these bytes to connection X, close X with a code, an
+//! event to log or count). An async server sits on top of it.
+
+pub mod core;
+
+pub use self::core::{
+    Action, Admission, ConnId, Refusal, RelayConfig, RelayCore, RelayEvent, SendKind, SessionState,
+    close_code_for,
+};
