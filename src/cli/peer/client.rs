@@ -522,8 +522,10 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     #[cfg(not(feature = "relay-client"))]
     let relay: Option<()> = None;
     let stdio = args.connect.is_none() && args.exec.is_none() && relay.is_none();
+    #[cfg_attr(not(feature = "relay-client"), allow(unused_mut))]
     let mut relay_host = None;
-    let mut transport_name = None;
+    #[cfg_attr(not(feature = "relay-client"), allow(unused_mut))]
+    let mut transport_name: Option<String> = None;
     #[cfg(feature = "relay-client")]
     let (sid, relay_transport) = match &relay {
         Some(r) => {

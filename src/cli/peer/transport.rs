@@ -71,6 +71,7 @@ fn spawn_reader(mut reader: impl Read + Send + 'static) -> Receiver<Incoming> {
 
 impl Transport {
     /// A transport fed by another thread (the WebSocket bridge of `--relay`).
+    #[cfg(feature = "relay-client")]
     pub fn from_channels(
         rx: Receiver<Incoming>,
         writer: Box<dyn Write + Send>,
