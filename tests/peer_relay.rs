@@ -315,3 +315,93 @@ async fn terminal_control_exits_6_and_the_daemon_reconnects_after_a_drop() {
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 }
+
+/// An independent WebSocket implementation (Python `websockets`, `tests/python/ws_relay.py`)
+/// relays between our daemon and client and checks that every message either sends is exactly
+/// one SBRP frame; both token modes, SBP sessions. `.ci/run` installs `websockets`.
+#[test]
+fn an_independent_websocket_relay_sees_one_frame_per_message() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let s = Setup::new();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/ws_relay.py");
+    let mut relay = Command::new("python3")
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        // Inherited: a pipe nobody reads could fill up and stall the relay.
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 runs");
+    let mut relay_out = BufReader::new(relay.stdout.take().unwrap());
+    let mut port = String::new();
+    relay_out.read_line(&mut port).unwrap();
+    let port: u16 = port.trim().parse().unwrap_or_else(|_| {
+        panic!("the Python relay did not start (is `websockets` installed? see its stderr above)")
+    });
+    let url = format!("ws://127.0.0.1:{port}/");
+    let dtok = s.mint("daemon.jwt", "daemon", &[]);
+    let mut daemon = sbrp()
+        .args(["peer", "daemon", "--key"])
+        .arg(&s.daemon_key)
+        .args(["--daemon-id", DID, "--relay", &url, "--token-file"])
+        .arg(&dtok)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The daemon connects asynchronously: retry the first session for a while.
+    let mut sessions = 0;
+    for (i, auth) in ["query", "header"].into_iter().enumerate() {
+        let sid = (200 + i).to_string();
+        let ctok = s.mint(&format!("c{sid}.jwt"), "client", &["--sid", &sid]);
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut c = sbrp();
+            c.args(["peer", "client", "--daemon-id", DID, "--identity-key"])
+                .arg(&s.daemon_pub)
+                .args(["--relay", &url, "--token-file"])
+                .arg(&ctok)
+                .args(["--auth", auth, "--count", "3", "--json"])
+                .env("SBRP_HOME", s.dir.path());
+            let out = c.output().unwrap();
+            if out.status.success() {
+                let v = json(&out);
+                assert_eq!(v["ok"], true);
+                assert_eq!(v["transport"], "ws");
+                sessions += 1;
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "no session through the Python relay: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    relay.stdin.take().unwrap().write_all(b"").unwrap();
+    let mut report = String::new();
+    relay_out.read_to_string(&mut report).unwrap();
+    relay.wait().unwrap();
+    let seen: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(sessions, 2);
+    assert_eq!(seen["violations"], serde_json::json!([]), "{seen}");
+    // Each session: HandshakeInit + its messages from the client, HandshakeAccept + answers
+    // from the daemon; every one of them was checked.
+    assert!(
+        seen["messages"]["client"].as_u64().unwrap() >= 2 * 4,
+        "{seen}"
+    );
+    assert!(
+        seen["messages"]["daemon"].as_u64().unwrap() >= 2 * 4,
+        "{seen}"
+    );
+    let auth = seen["auth"].as_array().unwrap();
+    assert!(
+        auth.contains(&"query".into()) && auth.contains(&"header".into()),
+        "{seen}"
+    );
+}
