@@ -654,33 +654,21 @@ impl RelayCore {
             return out;
         }
         match ty {
+            FrameType::Ping | FrameType::Pong if frame.payload().len() > MAX_PING_LEN => {
+                self.refuse(
+                    conn,
+                    header_type,
+                    0,
+                    ErrorCode::PayloadTooLarge,
+                    now,
+                    &mut out,
+                );
+            }
             FrameType::Ping => {
-                if frame.payload().len() > MAX_PING_LEN {
-                    self.refuse(
-                        conn,
-                        header_type,
-                        0,
-                        ErrorCode::PayloadTooLarge,
-                        now,
-                        &mut out,
-                    );
-                } else {
-                    let pong = ping_like(FrameType::Pong, frame.payload());
-                    self.send(conn, pong, SendKind::Answered, now, &mut out);
-                }
+                let pong = ping_like(FrameType::Pong, frame.payload());
+                self.send(conn, pong, SendKind::Answered, now, &mut out);
             }
-            FrameType::Pong => {
-                if frame.payload().len() > MAX_PING_LEN {
-                    self.refuse(
-                        conn,
-                        header_type,
-                        0,
-                        ErrorCode::PayloadTooLarge,
-                        now,
-                        &mut out,
-                    );
-                }
-            }
+            FrameType::Pong => {}
             _ if is_client => self.route_client(conn, msg, ty, sid, now, &mut out),
             _ => self.route_daemon(conn, msg, &frame, now, &mut out),
         }
