@@ -5,8 +5,10 @@
 //! event to log or count). An async server sits on top of it.
 
 pub mod core;
+pub mod observe;
 
 pub use self::core::{
     Action, Admission, ConnId, Refusal, RelayConfig, RelayCore, RelayEvent, SendKind, SessionState,
     close_code_for,
 };
+pub use self::observe::{ConnectionEvent, Fanout, FrameAction, FrameRecord, Observer, Party};
