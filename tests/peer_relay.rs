@@ -113,6 +113,11 @@ impl Setup {
     }
 }
 
+fn terminate(child: &Child) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+}
+
 async fn start(s: &Setup) -> TestRelay {
     let policy = VerifyPolicy {
         iss: Some("sbrp".into()),
@@ -380,8 +385,9 @@ fn an_independent_websocket_relay_sees_one_frame_per_message() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
+    // SIGTERM: the daemon closes its WebSocket with 1001 and exits 0.
+    terminate(&daemon);
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
     relay.stdin.take().unwrap().write_all(b"").unwrap();
     let mut report = String::new();
     relay_out.read_to_string(&mut report).unwrap();
