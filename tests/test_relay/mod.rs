@@ -4,7 +4,9 @@
 //! by `did` and `sid`, forwards HandshakeInit/HandshakeAccept/Data byte for byte, answers
 //! Pings, tells the daemon `session_ended` when a client leaves, tells clients
 //! `session_paused` when their daemon drops and `session_expired` when it returns without
-//! `session:resume`. Tests can inject messages and drop the daemons.
+//! `session:resume`; with it `session_pending`, then `session_resumed` on the daemon's
+//! `Signal(ready)` or `session_expired` on `Signal(close)` (every Signal is recorded). Tests
+//! can inject messages and drop the daemons.
 #![allow(dead_code, clippy::result_large_err)] // the tungstenite callback type is fixed
 
 use std::collections::HashMap;
@@ -31,6 +33,10 @@ pub struct State {
     pub daemons: HashMap<String, UnboundedSender<Out>>,
     pub clients: HashMap<(String, u64), UnboundedSender<Out>>,
     pub paused: Vec<(String, u64)>,
+    /// Paused sessions whose resumable daemon is back, waiting for its Signal.
+    pub pending: Vec<(String, u64)>,
+    /// Signals from daemons: (session id, signal byte, reason byte).
+    pub signals: Vec<(u64, u8, u8)>,
     pub daemon_connections: usize,
     pub pongs: Vec<(String, Vec<u8>)>,
     pub closes_seen: Vec<u16>,
@@ -196,18 +202,29 @@ impl TestRelay {
             let mut st = self.state.lock().unwrap();
             if is_daemon {
                 st.daemon_connections += 1;
-                // Returning without session:resume: the paused sessions expire.
-                let expired: Vec<_> = st
+                // Returning without session:resume: the paused sessions expire; with it they
+                // are pending until the daemon's Signal.
+                let back: Vec<_> = st
                     .paused
                     .iter()
                     .filter(|(d, _)| *d == did)
                     .cloned()
                     .collect();
                 st.paused.retain(|(d, _)| *d != did);
-                for key in expired {
+                let resumable = claims.has_scope(sbrp::token::SCOPE_SESSION_RESUME);
+                for key in back {
                     if let Some(c) = st.clients.get(&key) {
-                        let _ = c.send(Out::Msg(Message::Binary(control(0x0302, key.1).into())));
-                        let _ = c.send(Out::Close(1000));
+                        if resumable {
+                            let _ =
+                                c.send(Out::Msg(Message::Binary(control(0x1004, key.1).into())));
+                        } else {
+                            let _ =
+                                c.send(Out::Msg(Message::Binary(control(0x0302, key.1).into())));
+                            let _ = c.send(Out::Close(1000));
+                        }
+                    }
+                    if resumable {
+                        st.pending.push(key);
                     }
                 }
                 st.daemons.insert(did.clone(), tx.clone());
@@ -245,6 +262,23 @@ impl TestRelay {
                     let _ = tx.send(Out::Msg(Message::Binary(pong.into())));
                 }
                 0x11 => st.pongs.push((did.clone(), bytes[13..].to_vec())),
+                0x04 if is_daemon && bytes.len() == 15 => {
+                    st.signals.push((fsid, bytes[13], bytes[14]));
+                    let key = (did.clone(), fsid);
+                    if st.pending.contains(&key) {
+                        st.pending.retain(|k| *k != key);
+                        if let Some(c) = st.clients.get(&key) {
+                            if bytes[13] == 0 {
+                                let _ = c
+                                    .send(Out::Msg(Message::Binary(control(0x1002, fsid).into())));
+                            } else {
+                                let _ = c
+                                    .send(Out::Msg(Message::Binary(control(0x0302, fsid).into())));
+                                let _ = c.send(Out::Close(1000));
+                            }
+                        }
+                    }
+                }
                 0x02 | 0x03 if is_daemon => {
                     if let Some(c) = st.clients.get(&(did.clone(), fsid)) {
                         let _ = c.send(Out::Msg(Message::Binary(bytes.into())));
@@ -282,6 +316,7 @@ impl TestRelay {
             } else {
                 st.clients.remove(&(did.clone(), sid));
                 st.paused.retain(|k| *k != (did.clone(), sid));
+                st.pending.retain(|k| *k != (did.clone(), sid));
                 if let Some(d) = st.daemons.get(&did) {
                     let _ = d.send(Out::Msg(Message::Binary(control(0x1003, sid).into())));
                 }
