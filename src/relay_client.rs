@@ -372,6 +372,14 @@ pub async fn connect(config: &RelayConfig, token: &Token) -> Result<Connection, 
         Err(tungstenite::Error::Http(resp)) => Err(ConnectError::Refused {
             status: resp.status().as_u16(),
         }),
+        #[cfg(feature = "tls")]
+        Err(tungstenite::Error::Io(e))
+            if e.get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+        {
+            // rustls reports a bad certificate through the I/O error.
+            Err(ConnectError::Tls(format!("{}: {e}", config.host)))
+        }
         Err(tungstenite::Error::Io(e)) => Err(ConnectError::Io(format!("{}: {e}", config.host))),
         Err(tungstenite::Error::Tls(e)) => Err(ConnectError::Tls(e.to_string())),
         Err(e) => Err(ConnectError::WebSocket(redact(&e.to_string(), token))),
@@ -1224,11 +1232,17 @@ mod tests {
         let t = Token::new("aaa.bbb.ccc");
         let r = c.request(&t).unwrap();
         assert_eq!(r.uri().query(), Some("region=eu&token=aaa.bbb.ccc"));
+        assert_eq!(
+            c.logged_url(),
+            "wss://relay.example:8443/v1?region=eu&token=<redacted>"
+        );
+        assert!(!format!("{c:?}").contains("aaa.bbb"));
         let mut h = RelayConfig::new("ws://127.0.0.1:1").unwrap();
         h.auth = Auth::Header;
         let r = h.request(&t).unwrap();
         assert_eq!(r.headers()["authorization"], "Bearer aaa.bbb.ccc");
         assert!(r.headers()["authorization"].is_sensitive());
         assert_eq!(r.uri().query(), None);
+        assert_eq!(h.logged_url(), "ws://127.0.0.1:1");
     }
 }

@@ -499,7 +499,12 @@ async fn a_resumable_daemon_keeps_its_sessions_across_a_reconnect() {
     claims.iss = Some("sbrp".into());
     claims.sub = Some(DID.into());
     claims.scp = vec![token::SCOPE_SESSION_RESUME.into()];
-    let dtok = token::mint(&claims, &f.issuer, &token::thumbprint(&f.issuer.public_key())).unwrap();
+    let dtok = token::mint(
+        &claims,
+        &f.issuer,
+        &token::thumbprint(&f.issuer.public_key()),
+    )
+    .unwrap();
     let d = RelayDaemon::new(
         cfg.clone(),
         TokenSource::Fixed(dtok),
@@ -544,11 +549,7 @@ async fn a_resumable_daemon_keeps_its_sessions_across_a_reconnect() {
     assert!(signals.contains(&(32, 1, 1)), "{signals:?}");
     assert_eq!(signals.len(), 2, "{signals:?}");
     assert!(
-        events
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|e| e.contains("kept: 2")),
+        events.lock().unwrap().iter().any(|e| e.contains("kept: 2")),
         "{:?}",
         events.lock().unwrap()
     );

@@ -935,6 +935,7 @@ fn run_relay(
                     &label,
                     serde_json::json!({
                         "event": "connected", "relay": label, "attempt": attempt,
+                        "url": relay.config.logged_url(),
                         "daemon_id": args.daemon_id, "fingerprint": fingerprint,
                         "kept_sessions": kept,
                     }),

@@ -279,7 +279,7 @@ async fn bridge(
                     Err(RecvError::Closed { code: 1000, .. }) => Incoming::Eof,
                     Err(RecvError::Framing(e)) => Incoming::Error(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("{}: {e} (closed with WebSocket {})", e.code().name(), e.close_code()),
+                        format!("{e} (we closed with WebSocket {})", e.close_code()),
                     )),
                     // The relay refused what we sent as a WebSocket message.
                     Err(e) if e.is_framing() => Incoming::Error(io::Error::new(
