@@ -38,9 +38,15 @@ Limits per connection: at most --max-sessions sessions (1024); a HandshakeInit f
 session beyond that, or over the --handshake-rate budget (128 per second, with a burst of as
 many), gets no accept: it is refused at once, never queued, logged (the 1st, 2nd, 4th, 8th ...)
 and counted, and the open sessions keep being served. A connection that sends nothing for
---idle-timeout (300 s) is closed, at any time; a frame whose header has started must be
-complete within --handshake-timeout (30 s). With --listen, at most --max-connections
-connections are served at once.")]
+--idle-timeout (300 s) is closed, at any time (with --relay the daemon then reconnects: a relay
+pings every 20 s, so only a dead one is silent that long); a frame whose header has started must
+be complete within --handshake-timeout (30 s). With --listen, at most --max-connections
+connections are served at once. The same limits hold for library users (sbrp::endpoint::Limits).
+
+With --relay --resumable a dropped presence connection keeps the established sessions (at most
+--max-sessions, for at most 30 s, the relay's grace period); after reconnecting the daemon sends
+Signal(ready) for each, and the relay resumes their clients. SIGTERM or SIGINT closes the
+presence connection with 1001 and exits 0.")]
 pub struct Args {
     /// The daemon's Ed25519 secret key file (any encoding `sbrp keygen` writes; `-` for
     /// stdin); must not be readable by group or others
@@ -73,7 +79,8 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SESSIONS, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_sessions: u32,
 
-    /// Close a connection that sent nothing for this long (0: never)
+    /// Close a connection that sent nothing for this long (0: never); with --relay, then
+    /// reconnect
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = super::parse_seconds)]
     idle_timeout: Duration,
 
