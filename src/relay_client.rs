@@ -162,7 +162,7 @@ impl RelayConfig {
         if self.secure { "wss" } else { "ws" }
     }
 
-    /// HOST[:PORT].
+    /// `HOST[:PORT]`.
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -455,7 +455,7 @@ impl Connection {
         self.transport
     }
 
-    /// HOST[:PORT] of the relay.
+    /// `HOST[:PORT]` of the relay.
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -601,7 +601,7 @@ pub enum DaemonEvent<'a> {
     Connected {
         /// `ws` or `wss`.
         transport: &'static str,
-        /// HOST[:PORT].
+        /// `HOST[:PORT]`.
         host: &'a str,
         /// The attempt (from 1).
         attempt: u64,

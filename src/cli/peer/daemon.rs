@@ -1,17 +1,20 @@
-//! `sbrp peer daemon`: an echo daemon.
+//! `sbrp peer daemon`: an SBP/RPC (or `--raw` echo) daemon.
 //!
-//! [`DaemonConn`] is the protocol for one connection with no I/O: bytes in, bytes out and
-//! events. It keeps any number of sessions keyed by session id; a bad frame or a failed decrypt
-//! ends that session, a header error ends the connection (the stream cannot be re-synchronised).
-//! Echoes are made in place: the Data payload is copied once into the output buffer behind a
-//! header's worth of room, opened there and sealed again where it lies.
+//! One session table for every transport: the library's [`SessionTable`] (sessions keyed by
+//! session id, the limits, resumable sessions) with the CLI's [`Handler`] serving each session.
+//! On stdio, TCP and `--exec` peers a [`DaemonConn`] puts the frame decoder in front of it: a bad
+//! frame or a failed decrypt ends that session, a header error ends the connection (the stream
+//! cannot be re-synchronised). With `--relay` the library's
+//! [`sbrp::relay_client::RelayDaemon`] drives the same table and handler over the presence
+//! connection.
 //!
-//! Limits against a hostile peer (see README "Limits"): at most `--max-sessions` sessions per
-//! connection (a HandshakeInit beyond is refused: no accept, logged and counted, the open
-//! sessions keep being served); a handshake budget per connection (`--handshake-rate` per
-//! second, with a burst of as many; a HandshakeInit over it is refused at once, never queued,
-//! so reading goes on at full speed); `--idle-timeout` on every connection at all times; and a
-//! frame whose header has started must be complete within the handshake timeout.
+//! Limits against a hostile peer (see README "Limits"; [`sbrp::endpoint::Limits`]): at most
+//! `--max-sessions` sessions per connection (a HandshakeInit beyond is refused: no accept,
+//! logged and counted, the open sessions keep being served); a handshake budget per connection
+//! (`--handshake-rate` per second, with a burst of as many; a HandshakeInit over it is refused at
+//! once, never queued, so reading goes on at full speed); `--idle-timeout` on every connection at
+//! all times; and on a byte stream a frame whose header has started must be complete within the
+//! handshake timeout.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
