@@ -351,7 +351,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;token;inspect' {
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the token (`-` for stdin)')
             [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'Also check the signature against this JWKS file (step 4)')
-            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (step 6 is skipped without it)')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)')
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Relay region (step 13 is skipped without it)')
             [CompletionResult]::new('--at', '--at', [CompletionResultType]::ParameterName, 'Check as if the clock read this time, Unix seconds [default: now]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
@@ -365,8 +365,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;token;verify' {
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the token (`-` for stdin)')
             [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'JWKS file with the issuer''s public keys (`sbrp token jwks` writes one)')
-            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)')
             [CompletionResult]::new('--aud', '--aud', [CompletionResultType]::ParameterName, 'Required audience')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)')
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Relay region (step 13 is skipped without it)')
             [CompletionResult]::new('--at', '--at', [CompletionResultType]::ParameterName, 'Check as if the clock read this time, Unix seconds [default: now]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')

@@ -1581,7 +1581,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__token__subcmd__verify)
-            opts="-h -V --token-file --jwks --iss --aud --region --at --json --color --help --version"
+            opts="-h -V --token-file --jwks --aud --iss --region --at --json --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1595,11 +1595,11 @@ _sbrp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --iss)
+                --aud)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --aud)
+                --iss)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

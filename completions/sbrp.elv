@@ -318,7 +318,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;token;inspect'= {
             cand --token-file 'File holding the token (`-` for stdin)'
             cand --jwks 'Also check the signature against this JWKS file (step 4)'
-            cand --iss 'Expected issuer (step 6 is skipped without it)'
+            cand --iss 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)'
             cand --region 'Relay region (step 13 is skipped without it)'
             cand --at 'Check as if the clock read this time, Unix seconds [default: now]'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
@@ -331,8 +331,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;token;verify'= {
             cand --token-file 'File holding the token (`-` for stdin)'
             cand --jwks 'JWKS file with the issuer''s public keys (`sbrp token jwks` writes one)'
-            cand --iss 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)'
             cand --aud 'Required audience'
+            cand --iss 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)'
             cand --region 'Relay region (step 13 is skipped without it)'
             cand --at 'Check as if the clock read this time, Unix seconds [default: now]'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'

@@ -279,7 +279,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcomm
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l token-file -d 'File holding the token (`-` for stdin)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l jwks -d 'Also check the signature against this JWKS file (step 4)' -r -F
-complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l iss -d 'Expected issuer (step 6 is skipped without it)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l iss -d 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l region -d 'Relay region (step 13 is skipped without it)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l at -d 'Check as if the clock read this time, Unix seconds [default: now]' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
@@ -290,8 +290,8 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcomm
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l token-file -d 'File holding the token (`-` for stdin)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l jwks -d 'JWKS file with the issuer\'s public keys (`sbrp token jwks` writes one)' -r -F
-complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l iss -d 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l aud -d 'Required audience' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l iss -d 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l region -d 'Relay region (step 13 is skipped without it)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l at -d 'Check as if the clock read this time, Unix seconds [default: now]' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
