@@ -1048,3 +1048,79 @@ async fn dev_mode_commands_work_as_printed() {
     // The throwaway keys are gone with the relay.
     assert!(!dev_dir.exists());
 }
+
+#[tokio::test]
+async fn tls_files_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (issuer, jwks) = write_keys(dir.path());
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&cert, leaf.pem()).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let args = |cert: &Path, key: &Path| -> Vec<String> {
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--jwks",
+            jwks.to_str().unwrap(),
+            "--iss",
+            ISS,
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = sbrp().arg("relay").args(args(&cert, &key)).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(5),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // A certificate file that is not one: exit 1.
+    let out = sbrp().arg("relay").args(args(&jwks, &key)).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let a = args(&cert, &key);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let bin = Binary::start(&a, dir.path());
+    assert!(
+        bin.ready
+            .starts_with("sbrp relay listening on wss://127.0.0.1:"),
+        "{}",
+        bin.ready
+    );
+    let mut cfg = sbrp::relay_client::RelayConfig::new(&format!("wss://{}", bin.addr())).unwrap();
+    cfg.ca_file = Some(ca_file);
+    let mut d = sbrp::relay_client::connect(&cfg, &mint(&issuer, &claims(Role::Daemon, 0)))
+        .await
+        .unwrap();
+    bin.signal("-TERM");
+    match d.recv_frame().await {
+        Err(sbrp::relay_client::RecvError::Closed { code, .. }) => assert_eq!(code, 1001),
+        other => panic!("{other:?}"),
+    }
+    let (status, stderr) = tokio::task::spawn_blocking(move || bin.wait())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}
