@@ -177,32 +177,47 @@ impl RelayConfig {
     /// The URL as requested, for logs: with the query, and `token=<redacted>` where the token
     /// goes in query mode (never the token itself).
     pub fn logged_url(&self) -> String {
+        let base = self.with_path();
         match self.auth {
             Auth::Query => {
-                let sep = if self.url.contains('?') { '&' } else { '?' };
-                format!("{}{sep}token=<redacted>", self.url)
+                let sep = if base.contains('?') { '&' } else { '?' };
+                format!("{base}{sep}token=<redacted>")
             }
-            Auth::Header => self.url.clone(),
+            Auth::Header => base,
+        }
+    }
+
+    /// The URL with an empty path written as `/` (`ws://h:1?q` → `ws://h:1/?q`): the
+    /// request line needs a path, and without one a relay sees an invalid request target.
+    fn with_path(&self) -> String {
+        let scheme = if self.secure { "wss://" } else { "ws://" };
+        let rest = &self.url[scheme.len()..];
+        let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if rest[host_end..].starts_with('/') {
+            self.url.clone()
+        } else {
+            format!("{scheme}{}/{}", &rest[..host_end], &rest[host_end..])
         }
     }
 
     fn request(&self, token: &Token) -> Result<http::Request<()>, ConnectError> {
         // The URL with the token is a secret too: built in a buffer wiped when dropped (the
         // parsed request keeps its own copy, dropped when the upgrade is done).
+        let base = self.with_path();
         let url: zeroize::Zeroizing<String> = match self.auth {
             Auth::Query => {
-                let sep = if self.url.contains('?') { '&' } else { '?' };
+                let sep = if base.contains('?') { '&' } else { '?' };
                 // JWTs are base64url and dots: nothing to percent-encode.
                 let mut u = zeroize::Zeroizing::new(String::with_capacity(
-                    self.url.len() + 8 + token.expose().len(),
+                    base.len() + 8 + token.expose().len(),
                 ));
-                u.push_str(&self.url);
+                u.push_str(&base);
                 u.push(sep);
                 u.push_str("token=");
                 u.push_str(token.expose());
                 u
             }
-            Auth::Header => zeroize::Zeroizing::new(self.url.clone()),
+            Auth::Header => zeroize::Zeroizing::new(base),
         };
         let mut req = url
             .as_str()
@@ -1243,6 +1258,18 @@ mod tests {
         assert_eq!(r.headers()["authorization"], "Bearer aaa.bbb.ccc");
         assert!(r.headers()["authorization"].is_sensitive());
         assert_eq!(r.uri().query(), None);
-        assert_eq!(h.logged_url(), "ws://127.0.0.1:1");
+        assert_eq!(h.logged_url(), "ws://127.0.0.1:1/");
+        assert_eq!(r.uri().path(), "/");
+        // No path: the request target still starts with `/`.
+        let q = RelayConfig::new("ws://127.0.0.1:1")
+            .unwrap()
+            .request(&t)
+            .unwrap();
+        assert_eq!(q.uri().to_string(), "ws://127.0.0.1:1/?token=aaa.bbb.ccc");
+        let q = RelayConfig::new("ws://h:1?a=b")
+            .unwrap()
+            .request(&t)
+            .unwrap();
+        assert_eq!(q.uri().to_string(), "ws://h:1/?a=b&token=aaa.bbb.ccc");
     }
 }
