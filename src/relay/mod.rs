@@ -4,11 +4,15 @@
 //! and returns [`core::Action`]s (send these bytes to connection X, close X with a code, an
 //! event to log or count). An async server sits on top of it.
 
+pub mod capture;
 pub mod core;
+pub mod metrics;
 pub mod observe;
 
+pub use self::capture::{CaptureLog, CaptureOptions, CaptureReport, CaptureStream};
 pub use self::core::{
     Action, Admission, ConnId, Refusal, RelayConfig, RelayCore, RelayEvent, SendKind, SessionState,
     close_code_for,
 };
+pub use self::metrics::{Metrics, MetricsServer};
 pub use self::observe::{ConnectionEvent, Fanout, FrameAction, FrameRecord, Observer, Party};
