@@ -5,8 +5,8 @@
 //!   appended as a raw SBRP stream — the frames back to back, exactly as sent, which
 //!   `sbrp decode` reads and, with a key log from either endpoint, decrypts
 //!   (`docs/relay-capture.md`).
-//! - [`CaptureLog`]: one JSON line per frame handled, sent or not (schema
-//!   `sbrp.relay-capture-log/1`, `docs/relay-capture-log.md`).
+//! - [`CaptureLog`]: one JSON line per frame handled, sent or not, and per connection
+//!   opened, refused or closed (schema `sbrp.relay-capture-log/1`, `docs/relay-capture-log.md`).
 //!
 //! # Slow or full disks
 //!
@@ -30,7 +30,7 @@
 //!
 //! Memory: at most `max_queue` bytes of queued records plus one batch being written.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::{Arc, Condvar, Mutex};
@@ -39,8 +39,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::core::ConnId;
 use super::metrics::CaptureCounters;
-use super::observe::{FrameAction, FrameRecord, Observer, Party};
+use super::observe::{ConnectionEvent, FrameAction, FrameRecord, Observer, Party};
 use crate::error::ErrorCode;
 use crate::frame::{FrameType, HEADER_LEN};
 
@@ -389,10 +390,13 @@ impl Observer for CaptureStream {
     }
 }
 
-/// One JSON line per frame handled (see the module documentation and
-/// `docs/relay-capture-log.md`).
+/// One JSON line per frame handled and per connection event (see the module documentation
+/// and `docs/relay-capture-log.md`).
 pub struct CaptureLog {
     writer: Writer,
+    /// The role of each open connection (bounded by the relay's open connections: an entry
+    /// is removed when its connection closes).
+    roles: Mutex<HashMap<ConnId, &'static str>>,
 }
 
 impl std::fmt::Debug for CaptureLog {
@@ -432,6 +436,27 @@ struct FrameLine<'a> {
 }
 
 #[derive(Serialize)]
+struct ConnectionLine<'a> {
+    record: &'static str,
+    time: &'a str,
+    event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conn: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lifetime_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
 struct LossLineJson<'a> {
     record: &'static str,
     time: &'a str,
@@ -466,6 +491,7 @@ impl CaptureLog {
         };
         Ok(Self {
             writer: Writer::start(file, options, "capture-log", Some(header), loss)?,
+            roles: Mutex::new(HashMap::new()),
         })
     }
 
@@ -480,14 +506,18 @@ impl CaptureLog {
     }
 }
 
-/// The line for one frame (without the newline's JSON framing concerns of the caller).
-fn frame_line(r: &FrameRecord<'_>) -> Vec<u8> {
+/// The line for one frame; `role` is the connection's role when it is known.
+fn frame_line(r: &FrameRecord<'_>, role: Option<&'static str>) -> Vec<u8> {
     let sends = matches!(
         r.action,
         FrameAction::Forwarded | FrameAction::Answered | FrameAction::Generated
     );
-    // The connection is the receiver of what was sent, the sender of what was not.
-    let role = if sends { r.to } else { r.from };
+    // Without a known role: the connection is the receiver of what was sent, the sender of
+    // what was not.
+    let role = role.unwrap_or(match if sends { r.to } else { r.from } {
+        Party::Relay => "relay",
+        p => p.name(),
+    });
     let (control, control_code) = if sends && r.frame_type == FrameType::Control.as_u8() {
         match r.bytes.get(HEADER_LEN..HEADER_LEN + 2) {
             Some(b) => {
@@ -506,10 +536,7 @@ fn frame_line(r: &FrameRecord<'_>) -> Vec<u8> {
         record: "frame",
         time: &rfc3339_utc(r.at),
         conn: r.conn,
-        role: match role {
-            Party::Relay => "relay",
-            p => p.name(),
-        },
+        role,
         from: r.from.name(),
         to: r.to.name(),
         session_id: r.session_id.to_string(),
@@ -526,7 +553,72 @@ fn frame_line(r: &FrameRecord<'_>) -> Vec<u8> {
 
 impl Observer for CaptureLog {
     fn frame(&self, r: &FrameRecord<'_>) {
-        self.writer.push(frame_line(r));
+        let role = self.roles.lock().ok().and_then(|m| m.get(&r.conn).copied());
+        self.writer.push(frame_line(r, role));
+    }
+
+    fn connection(&self, event: &ConnectionEvent<'_>) {
+        let time = rfc3339_utc(SystemTime::now());
+        let mut line = ConnectionLine {
+            record: "connection",
+            time: &time,
+            event: "",
+            conn: None,
+            role: None,
+            peer: None,
+            status: None,
+            code: None,
+            reason: None,
+            lifetime_ms: None,
+        };
+        match event {
+            ConnectionEvent::Opened { conn, role, peer } => {
+                let role = role_name(role);
+                if let Ok(mut m) = self.roles.lock() {
+                    m.insert(*conn, role);
+                }
+                line.event = "opened";
+                line.conn = Some(*conn);
+                line.role = Some(role);
+                line.peer = Some(peer.to_string());
+            }
+            ConnectionEvent::Refused {
+                peer,
+                status,
+                reason,
+            } => {
+                line.event = "refused";
+                line.peer = Some(peer.to_string());
+                line.status = Some(*status);
+                line.reason = Some(reason);
+            }
+            ConnectionEvent::Closed {
+                conn,
+                role,
+                code,
+                reason,
+                lifetime,
+            } => {
+                if let Ok(mut m) = self.roles.lock() {
+                    m.remove(conn);
+                }
+                line.event = "closed";
+                line.conn = Some(*conn);
+                line.role = Some(role_name(role));
+                line.code = Some(*code);
+                line.reason = Some(reason);
+                line.lifetime_ms = Some(u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX));
+            }
+        }
+        self.writer.push(json_line(&line));
+    }
+}
+
+fn role_name(role: &str) -> &'static str {
+    match role {
+        "daemon" => "daemon",
+        "client" => "client",
+        _ => "other",
     }
 }
 

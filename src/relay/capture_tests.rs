@@ -200,3 +200,73 @@ fn a_full_device_stops_the_capture_and_counts_the_loss() {
     assert_eq!(r.written, 0);
     assert_eq!(r.lost(), 50);
 }
+
+/// Connection events are lines too, and a frame's `role` is its connection's (also for a
+/// frame dropped on the receiver's connection, whose `from` is the other party).
+#[test]
+fn connection_lines_and_the_role_of_each_connection() {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cap.jsonl");
+    let log = CaptureLog::new(File::create(&path).unwrap(), CaptureOptions::default()).unwrap();
+    let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 5555));
+    log.connection(&ConnectionEvent::Opened {
+        conn: 9,
+        role: "client",
+        peer,
+    });
+    log.connection(&ConnectionEvent::Refused {
+        peer,
+        status: 401,
+        reason: "bad_signature",
+    });
+    // Backpressure names the slow receiver's connection, coming from the other party.
+    log.frame(&rec(
+        FrameAction::Dropped,
+        Party::Daemon,
+        Party::Relay,
+        5,
+        &[],
+        Some("backpressure"),
+    ));
+    log.connection(&ConnectionEvent::Closed {
+        conn: 9,
+        role: "client",
+        code: 1013,
+        reason: "backpressure",
+        lifetime: Duration::from_millis(1500),
+    });
+    log.frame(&rec(
+        FrameAction::Dropped,
+        Party::Daemon,
+        Party::Relay,
+        5,
+        &[],
+        Some("receiver_gone"),
+    ));
+    log.finish(Duration::from_secs(60));
+    let v = lines(&path);
+    assert_eq!(v.len(), 6);
+    assert_eq!(v[1]["record"], "connection");
+    assert_eq!(v[1]["event"], "opened");
+    assert_eq!(
+        (&v[1]["conn"], &v[1]["role"]),
+        (&9.into(), &"client".into())
+    );
+    assert_eq!(v[1]["peer"], "127.0.0.1:5555");
+    assert_eq!(
+        (&v[2]["event"], &v[2]["status"]),
+        (&"refused".into(), &401.into())
+    );
+    assert_eq!(v[2]["reason"], "bad_signature");
+    assert!(v[2].get("conn").is_none());
+    assert_eq!(v[3]["role"], "client");
+    assert_eq!(v[3]["from"], "daemon");
+    assert_eq!(v[4]["event"], "closed");
+    assert_eq!(
+        (&v[4]["code"], &v[4]["lifetime_ms"]),
+        (&1013.into(), &1500.into())
+    );
+    // After the close the map has forgotten the connection: the fallback names the sender.
+    assert_eq!(v[5]["role"], "daemon");
+}
