@@ -142,7 +142,18 @@ impl Issuer {
         let key = IdentityKeyPair::generate().unwrap();
         let kid = sbrp::token::thumbprint(&key.public_key());
         let key_file = dir.join("issuer.pem");
-        std::fs::write(&key_file, encode_secret(&key, SecretFormat::Pem).as_bytes()).unwrap();
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&key_file)
+                .unwrap();
+            f.write_all(encode_secret(&key, SecretFormat::Pem).as_bytes())
+                .unwrap();
+        }
         let jwks_file = dir.join("jwks.json");
         let jwks = Jwks::from_keys([key.public_key()]);
         std::fs::write(&jwks_file, jwks.to_json().to_string()).unwrap();
@@ -232,7 +243,10 @@ impl Relay {
     }
 
     pub fn start_with(dir: tempfile::TempDir, issuer: Issuer, extra: &[&str]) -> Self {
-        let mut child = Command::new(sbrp_bin())
+        // SBRP_RELAY_TEST_BIN runs the same tests against another program with the same
+        // `relay` subcommand and flags (for example a build of the relay from another branch).
+        let bin = std::env::var_os("SBRP_RELAY_TEST_BIN").map_or_else(sbrp_bin, PathBuf::from);
+        let mut child = Command::new(bin)
             .args(["relay", "--listen", "127.0.0.1:0", "--jwks"])
             .arg(&issuer.jwks_file)
             .args(["--iss", ISS, "--log-format", "text"])
