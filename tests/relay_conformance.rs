@@ -958,3 +958,84 @@ async fn sigterm_closes_everyone_with_1001_and_exits_0() {
     let (st, _relay) = status.await.unwrap();
     assert!(st.success(), "exit status {st:?}");
 }
+
+#[tokio::test]
+async fn one_daemon_connection_multiplexes_sessions_by_session_id() {
+    let relay = Relay::start(&[]);
+    let mut d = relay.daemon(DID, false).await;
+    d.sync().await;
+    let mut clients = Vec::new();
+    for sid in [11u64, 12, 13] {
+        let mut c = relay.client(DID, sid).await;
+        c.sync().await;
+        clients.push((sid, c));
+    }
+    // Each client's frames reach the daemon with its own sid; the daemon's replies reach only
+    // the client of the sid in their header.
+    for (sid, c) in clients.iter_mut() {
+        c.send(data(*sid, *sid as u32, 50)).await;
+        d.expect(&data(*sid, *sid as u32, 50)).await;
+    }
+    for (sid, _) in clients.iter().rev() {
+        d.send(data(*sid, 0x100 + *sid as u32, 60)).await;
+    }
+    for (sid, c) in clients.iter_mut() {
+        assert_eq!(
+            c.sync_collect().await,
+            vec![data(*sid, 0x100 + *sid as u32, 60)]
+        );
+    }
+}
+
+#[tokio::test]
+async fn max_connections_refuses_with_503() {
+    let relay = Relay::start(&["--max-connections", "2"]);
+    let mut d = relay.daemon(DID, false).await;
+    d.sync().await;
+    let mut c = relay.client(DID, SID).await;
+    c.sync().await;
+    let t = relay.issuer.client(DID, SID + 1);
+    match Ws::connect(&relay.url, &t).await {
+        Err(ConnectError::Status(503)) => {}
+        Err(e) => panic!("expected HTTP 503, got {e}"),
+        Ok(_) => panic!("upgraded beyond --max-connections"),
+    }
+    // A slot frees when a connection closes.
+    c.close().await;
+    d.expect(&ctrl(SID, SESSION_ENDED)).await;
+    let mut c2 = relay.client(DID, SID + 1).await;
+    c2.sync().await;
+}
+
+#[test]
+fn json_ready_line_names_the_bound_address() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = Issuer::new(dir.path());
+    let bin =
+        std::env::var_os("SBRP_RELAY_TEST_BIN").map_or_else(sbrp_bin, std::path::PathBuf::from);
+    let mut child = std::process::Command::new(bin)
+        .args(["relay", "--json", "--listen", "127.0.0.1:0", "--jwks"])
+        .arg(&issuer.jwks_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    assert_eq!(v["schema"], "sbrp.relay-ready/1");
+    let listen = v["listen"].as_str().unwrap();
+    assert!(
+        listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"),
+        "{v}"
+    );
+    assert_eq!(v["url"], format!("ws://{listen}"));
+    assert!(v["metrics"].is_null(), "{v}");
+}
