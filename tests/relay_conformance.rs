@@ -979,6 +979,9 @@ async fn one_daemon_connection_multiplexes_sessions_by_session_id() {
     for (sid, _) in clients.iter().rev() {
         d.send(data(*sid, 0x100 + *sid as u32, 60)).await;
     }
+    // The relay has handled the daemon's frames (and queued them to the clients) once it
+    // answered the daemon's Ping; each client's Ping comes after them on its connection.
+    d.sync().await;
     for (sid, c) in clients.iter_mut() {
         assert_eq!(
             c.sync_collect().await,
