@@ -1042,3 +1042,63 @@ fn json_ready_line_names_the_bound_address() {
     assert_eq!(v["url"], format!("ws://{listen}"));
     assert!(v["metrics"].is_null(), "{v}");
 }
+
+/// A daemon that neither reads nor sends, with frames stuck in its socket: the idle close
+/// (R3) still happens although the close frame cannot be written, and its client hears
+/// `session_paused`.
+#[tokio::test]
+async fn r3_idle_close_of_a_stuck_reader_still_pauses_its_sessions() {
+    let relay = Relay::start(&[
+        "--ping-interval",
+        &secs(1),
+        "--idle-timeout",
+        &secs(3),
+        "--rate",
+        "1000000",
+        "--burst",
+        "1000000",
+    ]);
+    let t = relay.issuer.daemon(DID, false, None);
+    let mut d = Ws::connect_with(&format!("{}/?token={t}", relay.url), None, Some(4096))
+        .await
+        .unwrap();
+    d.sync().await;
+    let mut c = relay.client(DID, SID).await;
+    c.sync().await;
+    // 13 MB: more than the socket buffers hold, less than the 16 MiB of backpressure.
+    for i in 0..200 {
+        c.send(data(SID, i, 65536)).await;
+    }
+    // The client keeps talking (answering Pings) so only the daemon is idle.
+    loop {
+        match c.next().await {
+            Got::Bin(b) if b == ctrl(SID, SESSION_PAUSED) => break,
+            other => panic!("expected session_paused, got {other:?}"),
+        }
+    }
+    c.sync().await;
+    drop(d);
+}
+
+/// SIGTERM while a connection's writer is blocked on a reader that never reads: the relay
+/// still exits 0 (it does not wait forever to flush).
+#[tokio::test]
+async fn sigterm_with_a_stuck_reader_still_exits_0() {
+    let mut relay = Relay::start(&["--rate", "1000000", "--burst", "1000000"]);
+    let t = relay.issuer.daemon(DID, false, None);
+    let mut d = Ws::connect_with(&format!("{}/?token={t}", relay.url), None, Some(4096))
+        .await
+        .unwrap();
+    d.sync().await;
+    let mut c = relay.client(DID, SID).await;
+    c.sync().await;
+    for i in 0..200 {
+        c.send(data(SID, i, 65536)).await;
+    }
+    c.sync().await;
+    let st = tokio::task::spawn_blocking(move || relay.terminate())
+        .await
+        .unwrap();
+    assert!(st.success(), "exit status {st:?}");
+    drop(d);
+}
