@@ -1070,12 +1070,7 @@ async fn r3_idle_close_of_a_stuck_reader_still_pauses_its_sessions() {
         c.send(data(SID, i, 65536)).await;
     }
     // The client keeps talking (answering Pings) so only the daemon is idle.
-    loop {
-        match c.next().await {
-            Got::Bin(b) if b == ctrl(SID, SESSION_PAUSED) => break,
-            other => panic!("expected session_paused, got {other:?}"),
-        }
-    }
+    c.expect(&ctrl(SID, SESSION_PAUSED)).await;
     c.sync().await;
     drop(d);
 }
