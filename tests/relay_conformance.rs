@@ -43,6 +43,22 @@ async fn none_to_paired_forwards_endpoint_frames_byte_for_byte() {
         c.expect(&down).await;
     }
     assert_eq!(data(SID, 3, 65536).len(), 65549);
+    // The relay does not judge endpoint payloads: a 3-byte HandshakeInit, an empty Data and a
+    // 1-byte HandshakeAccept are the endpoints' business and pass unchanged.
+    for (from_client, f) in [
+        (true, frame(INIT, SID, &[1, 2, 3])),
+        (true, frame(DATA, SID, &[])),
+        (false, frame(ACCEPT, SID, &[9])),
+        (false, frame(DATA, SID, &[7])),
+    ] {
+        if from_client {
+            c.send(f.clone()).await;
+            d.expect(&f).await;
+        } else {
+            d.send(f.clone()).await;
+            c.expect(&f).await;
+        }
+    }
     d.sync().await;
     c.sync().await;
     let log = relay.stderr();
