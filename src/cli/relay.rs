@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sbrp::relay::{JwksSource, LogObserver, Observer, RelayConfig, RelayServer, ServerConfig};
+use sbrp::relay::{
+    Fanout, JwksSource, LogObserver, Observer, RelayConfig, RelayServer, ServerConfig,
+};
 use serde::Serialize;
 
 use super::escape::{escape, escape_path, shell_quote, shell_quote_path};
@@ -131,7 +133,7 @@ pub struct Args {
 
     /// A local deployment to try: listen on 127.0.0.1, make a throwaway issuer key, JWKS and
     /// daemon identity in a fresh private directory, print the commands that use them
-    #[arg(long, conflicts_with_all = ["jwks", "tls_cert", "tls_key"])]
+    #[arg(long, conflicts_with_all = ["jwks", "iss", "tls_cert", "tls_key"])]
     pub dev: bool,
 
     /// Print the ready line as JSON (schema sbrp.relay-ready/1)
@@ -202,9 +204,8 @@ async fn serve(out: &Output, args: Args) -> CliResult {
         (None, None) => return Err(CliError::new(Exit::Usage, "--jwks FILE is required")),
     };
     let iss = match (&dev, &args.iss) {
-        (_, Some(i)) => Some(i.clone()),
-        (Some(_), None) => Some(super::token::DEFAULT_ISS.to_owned()),
-        (None, None) => None,
+        (Some(_), _) => Some(super::token::DEFAULT_ISS.to_owned()),
+        (None, iss) => iss.clone(),
     };
     #[cfg(feature = "tls")]
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -217,7 +218,11 @@ async fn serve(out: &Output, args: Args) -> CliResult {
             "this build has no TLS support (feature `tls`)",
         ));
     }
-    let observer: Arc<dyn Observer> = Arc::new(LogObserver);
+    // Every observer the server reports to: the log, and (flags of their own) metrics and
+    // captures, handed over together as one Fanout.
+    let observers: Vec<Arc<dyn Observer>> = vec![Arc::new(LogObserver)];
+    let metrics_addr: Option<SocketAddr> = None;
+    let observer: Arc<dyn Observer> = Arc::new(Fanout(observers));
     let config = ServerConfig {
         listen: args.listen,
         relay: args.relay_config(),
@@ -238,7 +243,7 @@ async fn serve(out: &Output, args: Args) -> CliResult {
             schema: READY_SCHEMA,
             listen: addr.to_string(),
             url: &url,
-            metrics: None,
+            metrics: metrics_addr.map(|a| a.to_string()),
         })?;
     } else {
         out.println(&format!("sbrp relay listening on {url}"))?;

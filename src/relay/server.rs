@@ -579,12 +579,8 @@ impl RelayServer {
                             handle(shared, tcp, peer, permit).await;
                         });
                     }
-                    Err(e) if is_transient(&e) => {
-                        // Out of file descriptors and the like: back off a little.
-                        tracing::warn!(event = "accept_error", error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
                     Err(e) => {
+                        // Out of file descriptors and the like: log, back off a little, go on.
                         tracing::warn!(event = "accept_error", error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
@@ -616,15 +612,6 @@ impl RelayServer {
         background.abort_all();
         Ok(())
     }
-}
-
-fn is_transient(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::Interrupted
-    )
 }
 
 /// How often `tick` runs: a quarter of the shortest timer, between 10 ms and 1 s.
@@ -673,15 +660,18 @@ enum Verdict {
     Refused { status: u16, reason: &'static str },
 }
 
-/// The token of an upgrade request: `Authorization: Bearer` first, else `?token=`.
+/// The token of an upgrade request: `Authorization: Bearer` first, else `?token=` (an
+/// `Authorization` header of another scheme is ignored).
 fn token_of(req: &Request) -> Option<&str> {
-    if let Some(v) = req.headers().get(http::header::AUTHORIZATION) {
-        let v = v.to_str().ok()?;
-        let (scheme, rest) = v.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| rest.trim())
-            .filter(|t| !t.is_empty());
+    let bearer = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    if let Some(t) = bearer {
+        return Some(t).filter(|t| !t.is_empty());
     }
     req.uri()
         .query()?
