@@ -610,6 +610,8 @@ impl RelayServer {
         }
         conns.abort_all();
         background.abort_all();
+        // Connections that never answered: dropping their queues ends their writers.
+        shared.hub().conns.clear();
         Ok(())
     }
 }
