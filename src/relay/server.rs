@@ -2,7 +2,7 @@
 //!
 //! Every connection is authenticated **before** the WebSocket upgrade: the token comes from
 //! `Authorization: Bearer` or `?token=`, runs every step of [`token::verify`], and the core
-//! admits it or refuses it ([`Refusal`]); refusals are HTTP statuses (401 missing or invalid
+//! admits it or refuses it ([`Refusal`](super::Refusal)); refusals are HTTP statuses (401 missing or invalid
 //! token, 403 valid but not allowed, 409 session already live, 503 full) and no upgrade
 //! happens. After the upgrade each connection has a reader task (messages into the core) and a
 //! writer task (the core's [`Action`]s out, in order, with [`RelayCore::on_flushed`] reported
@@ -26,6 +26,28 @@
 //!
 //! Tokens are never logged: refusals are reported with the failed step's code name only, and
 //! the request URI (which may carry `?token=`) is never reported at all.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tls")]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use sbrp::relay::{JwksSource, LogObserver, RelayConfig, RelayServer, ServerConfig};
+//!
+//! let server = RelayServer::bind(ServerConfig {
+//!     listen: "127.0.0.1:8787".parse()?,
+//!     relay: RelayConfig::default(),
+//!     jwks: JwksSource::File("jwks.json".into()), // re-read when it changes
+//!     iss: Some("https://issuer.example".into()),
+//!     tls: None,
+//!     observer: Some(Arc::new(LogObserver)),
+//! })
+//! .await?;
+//! println!("listening on {}", server.local_addr());
+//! // Until Ctrl-C; then every connection gets 1001.
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::future::Future;
