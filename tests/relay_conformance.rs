@@ -147,6 +147,49 @@ async fn paused_to_pending_to_paired_on_signal_ready() {
     c.sync().await;
 }
 
+/// The capture log accounts for every frame the relay handled, the ones it consumed too: a
+/// daemon's Signal(ready) and an endpoint's Pong appear as `dropped` with the reason `consumed`.
+#[tokio::test]
+async fn consumed_signals_and_pongs_are_in_the_capture_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("relay.jsonl");
+    let mut relay = Relay::start(&[
+        "--grace",
+        &secs(120),
+        "--capture-log",
+        log.to_str().unwrap(),
+    ]);
+    let (d, mut c) = relay.pair(DID, SID, true).await;
+    d.abort();
+    c.expect(&ctrl(SID, SESSION_PAUSED)).await;
+    let mut d2 = relay.daemon(DID, true).await;
+    c.expect(&ctrl(SID, SESSION_PENDING)).await;
+    d2.send(signal(SID, 0x00, 0x00)).await;
+    c.expect(&ctrl(SID, SESSION_RESUMED)).await;
+    c.send(frame(PONG, 0, &[7; 8])).await;
+    c.sync().await;
+    d2.sync().await;
+    assert!(relay.terminate().success());
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let consumed = |ty: &str, role: &str| {
+        lines
+            .iter()
+            .filter(|l| {
+                l["type"] == ty
+                    && l["action"] == "dropped"
+                    && l["reason"] == "consumed"
+                    && l["from"] == role
+            })
+            .count()
+    };
+    assert_eq!(consumed("Signal", "daemon"), 1, "{lines:#?}");
+    assert_eq!(consumed("Pong", "client"), 1, "{lines:#?}");
+}
+
 #[tokio::test]
 async fn pending_to_closed_on_signal_close() {
     let relay = Relay::start(&["--grace", &secs(120)]);

@@ -346,16 +346,20 @@ fn other(p: Party) -> Party {
 }
 
 /// Carries out the core's actions (under the hub lock). `incoming` is the connection and
-/// length of the message being handled, when there is one.
+/// bytes of the message being handled, when there is one: a message the actions neither
+/// forward, answer, drop nor refuse was consumed by the relay (a Signal, an endpoint's Pong),
+/// and is reported as dropped with the reason `consumed`, so the observers see every frame.
 fn execute(
     hub: &mut Hub,
     observer: Option<&dyn Observer>,
     actions: Vec<Action>,
-    incoming: Option<(ConnId, usize)>,
+    incoming: Option<(ConnId, &[u8])>,
 ) {
+    let mut accounted = false;
     for action in actions {
         match action {
             Action::Send { conn, bytes, kind } => {
+                accounted |= kind != SendKind::Generated;
                 let Some(slot) = hub.conns.get(&conn) else {
                     continue;
                 };
@@ -412,6 +416,10 @@ fn execute(
                 }
             }
             Action::Event(event) => {
+                accounted |= matches!(
+                    event,
+                    RelayEvent::Dropped { .. } | RelayEvent::Refused { .. }
+                );
                 let Some(o) = observer else {
                     continue;
                 };
@@ -436,7 +444,7 @@ fn execute(
                             to: Party::Relay,
                             session_id: *session_id,
                             frame_type: *type_byte,
-                            len: incoming.map_or(0, |(_, n)| n),
+                            len: incoming.map_or(0, |(_, b)| b.len()),
                             bytes: &[],
                             action: FrameAction::Dropped,
                             reason: Some(reason),
@@ -456,7 +464,9 @@ fn execute(
                             to: Party::Relay,
                             session_id: *session_id,
                             frame_type: *type_byte,
-                            len: incoming.filter(|(c, _)| c == conn).map_or(0, |(_, n)| n),
+                            len: incoming
+                                .filter(|(c, _)| c == conn)
+                                .map_or(0, |(_, b)| b.len()),
                             bytes: &[],
                             action: FrameAction::Refused,
                             reason: Some(code.name()),
@@ -467,6 +477,21 @@ fn execute(
                 o.relay_event(&event);
             }
         }
+    }
+    if let (false, Some((conn, bytes)), Some(o)) = (accounted, incoming, observer) {
+        let (frame_type, session_id) = header_of(bytes);
+        o.frame(&FrameRecord {
+            at: SystemTime::now(),
+            conn,
+            from: hub.conns.get(&conn).map_or(Party::Relay, |s| s.party),
+            to: Party::Relay,
+            session_id,
+            frame_type,
+            len: bytes.len(),
+            bytes: &[],
+            action: FrameAction::Dropped,
+            reason: Some("consumed"),
+        });
     }
 }
 
@@ -935,7 +960,7 @@ async fn connection<S>(
                         continue;
                     }
                     let actions = hub.core.on_message(conn, &bytes, now);
-                    execute(&mut hub, shared.observer.as_deref(), actions, Some((conn, bytes.len())));
+                    execute(&mut hub, shared.observer.as_deref(), actions, Some((conn, &bytes)));
                 }
                 Some(Ok(Message::Text(_))) => {
                     let now = shared.now();
