@@ -994,9 +994,12 @@ async fn connection<S>(
     }
     finish(shared, conn, role, peer_code);
     // The slot (and its sender) is gone: the writer ends once it has written what it holds.
-    if tokio::time::timeout(CLOSE_TIMEOUT, &mut writer)
-        .await
-        .is_err()
+    // The R10 path above may already have awaited the writer to its end: a JoinHandle polled
+    // again after it completed panics, so only a writer still running is waited for.
+    if !writer.is_finished()
+        && tokio::time::timeout(CLOSE_TIMEOUT, &mut writer)
+            .await
+            .is_err()
     {
         writer.abort();
     }
