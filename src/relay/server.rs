@@ -897,7 +897,8 @@ async fn serve<S>(
         }
         (None, Ok(Err(e))) => {
             let reason = match e {
-                WsError::AttackAttempt => "request_too_large",
+                // AttackAttempt: a head over 64 KiB; Capacity: more than 124 headers.
+                WsError::AttackAttempt | WsError::Capacity(_) => "request_too_large",
                 WsError::Http(_) | WsError::HttpFormat(_) | WsError::Protocol(_) => {
                     "not_a_websocket_upgrade"
                 }
