@@ -1,7 +1,9 @@
 //! `sbrp peer client --relay` and `sbrp peer daemon --relay` (the real binary) through the test
 //! relay of `tests/test_relay` on 127.0.0.1, with tokens from `sbrp token mint`: both token
 //! modes, 401/403/409 → exit 7, a terminal Control → exit 6, a relay that drops its daemons
-//! (the daemon reconnects), SBRP Ping answered, session_paused honoured.
+//! (the daemon reconnects), wss with `--ca`, a client in flight through session_paused (expired,
+//! or resumed by `--resumable`), framing violations → exit 6, and through the Python relay one
+//! frame per message and a close frame at the end of every connection.
 #![cfg(feature = "tls")]
 
 mod test_relay;
