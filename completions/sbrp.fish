@@ -261,10 +261,14 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-queue -d 'R5: un
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-connections -d 'Open connections at most (HTTP 503 beyond)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l log-format -d 'The log on stderr: one line per event' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l metrics -d 'Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a free one (the --json ready line says which)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l capture -d 'Write every frame the relay sends to FILE as a raw SBRP stream, for `sbrp decode` (created new, mode 0600)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l capture-log -d 'Write one JSON line per frame handled and per connection to FILE (schema sbrp.relay-capture-log/1; created new, mode 0600)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l dev -d 'A local deployment to try: listen on 127.0.0.1, make a throwaway issuer key, JWKS and daemon identity in a fresh private directory, print the commands that use them'
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l force -d 'Replace an existing --capture or --capture-log file'
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l json -d 'Print the ready line as JSON (schema sbrp.relay-ready/1)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -s V -l version -d 'Print version'
