@@ -607,6 +607,10 @@ async fn a_resumable_daemon_resumes_a_client_in_flight() {
         assert!(err.contains(&format!("Control {name}")), "{err}");
     }
     assert_eq!(relay.state.lock().unwrap().signals, [(81, 0, 0)]);
+    // The request sent right after the drop was dropped by the relay (the session was
+    // paused); the client sent it again after session_resumed.
+    assert!(relay.state.lock().unwrap().dropped_not_ready >= 1);
+    assert!(err.contains("sending the request again"), "{err}");
     terminate(&daemon);
     let dout = daemon.wait_with_output().unwrap();
     assert_eq!(dout.status.code(), Some(0));
