@@ -43,6 +43,22 @@ async fn none_to_paired_forwards_endpoint_frames_byte_for_byte() {
         c.expect(&down).await;
     }
     assert_eq!(data(SID, 3, 65536).len(), 65549);
+    // The relay does not judge endpoint payloads: a 3-byte HandshakeInit, an empty Data and a
+    // 1-byte HandshakeAccept are the endpoints' business and pass unchanged.
+    for (from_client, f) in [
+        (true, frame(INIT, SID, &[1, 2, 3])),
+        (true, frame(DATA, SID, &[])),
+        (false, frame(ACCEPT, SID, &[9])),
+        (false, frame(DATA, SID, &[7])),
+    ] {
+        if from_client {
+            c.send(f.clone()).await;
+            d.expect(&f).await;
+        } else {
+            d.send(f.clone()).await;
+            c.expect(&f).await;
+        }
+    }
     d.sync().await;
     c.sync().await;
     let log = relay.stderr();
@@ -1041,4 +1057,59 @@ fn json_ready_line_names_the_bound_address() {
     );
     assert_eq!(v["url"], format!("ws://{listen}"));
     assert!(v["metrics"].is_null(), "{v}");
+}
+
+/// A daemon that neither reads nor sends, with frames stuck in its socket: the idle close
+/// (R3) still happens although the close frame cannot be written, and its client hears
+/// `session_paused`.
+#[tokio::test]
+async fn r3_idle_close_of_a_stuck_reader_still_pauses_its_sessions() {
+    let relay = Relay::start(&[
+        "--ping-interval",
+        &secs(1),
+        "--idle-timeout",
+        &secs(3),
+        "--rate",
+        "1000000",
+        "--burst",
+        "1000000",
+    ]);
+    let t = relay.issuer.daemon(DID, false, None);
+    let mut d = Ws::connect_with(&format!("{}/?token={t}", relay.url), None, Some(4096))
+        .await
+        .unwrap();
+    d.sync().await;
+    let mut c = relay.client(DID, SID).await;
+    c.sync().await;
+    // 13 MB: more than the socket buffers hold, less than the 16 MiB of backpressure.
+    for i in 0..200 {
+        c.send(data(SID, i, 65536)).await;
+    }
+    // The client keeps talking (answering Pings) so only the daemon is idle.
+    c.expect(&ctrl(SID, SESSION_PAUSED)).await;
+    c.sync().await;
+    drop(d);
+}
+
+/// SIGTERM while a connection's writer is blocked on a reader that never reads: the relay
+/// still exits 0 (it does not wait forever to flush).
+#[tokio::test]
+async fn sigterm_with_a_stuck_reader_still_exits_0() {
+    let mut relay = Relay::start(&["--rate", "1000000", "--burst", "1000000"]);
+    let t = relay.issuer.daemon(DID, false, None);
+    let mut d = Ws::connect_with(&format!("{}/?token={t}", relay.url), None, Some(4096))
+        .await
+        .unwrap();
+    d.sync().await;
+    let mut c = relay.client(DID, SID).await;
+    c.sync().await;
+    for i in 0..200 {
+        c.send(data(SID, i, 65536)).await;
+    }
+    c.sync().await;
+    let st = tokio::task::spawn_blocking(move || relay.terminate())
+        .await
+        .unwrap();
+    assert!(st.success(), "exit status {st:?}");
+    drop(d);
 }
