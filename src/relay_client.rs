@@ -360,20 +360,21 @@ pub async fn connect(config: &RelayConfig, token: &Token) -> Result<Connection, 
     } else {
         Some(tokio_tungstenite::Connector::Plain)
     };
-    #[cfg(not(feature = "tls"))]
-    let connector: Option<tokio_tungstenite::Connector> = if config.secure {
-        return Err(ConnectError::Tls(
-            "this build has no TLS support (feature `tls`)".into(),
-        ));
-    } else {
-        None
-    };
+    #[cfg(feature = "tls")]
     let attempt = tokio_tungstenite::connect_async_tls_with_config(
         req,
         Some(websocket_config()),
         true,
         connector,
     );
+    #[cfg(not(feature = "tls"))]
+    if config.secure {
+        return Err(ConnectError::Tls(
+            "this build has no TLS support (feature `tls`)".into(),
+        ));
+    }
+    #[cfg(not(feature = "tls"))]
+    let attempt = tokio_tungstenite::connect_async_with_config(req, Some(websocket_config()), true);
     let result = tokio::time::timeout(config.connect_timeout, attempt)
         .await
         .map_err(|_| {
