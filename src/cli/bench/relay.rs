@@ -472,8 +472,11 @@ struct DaemonStats {
 
 /// The daemon's loop, the same for the direct and the relay path: each binary message is one
 /// frame for the [`SessionTable`]; each decrypted message is sealed back on its session.
-async fn serve_daemon<S>(mut ws: WebSocketStream<S>, mut table: SessionTable, stats: Arc<DaemonStats>)
-where
+async fn serve_daemon<S>(
+    mut ws: WebSocketStream<S>,
+    mut table: SessionTable,
+    stats: Arc<DaemonStats>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut out = Vec::new();
@@ -568,9 +571,11 @@ async fn open_echo_session(
             .await
             .map_err(|x| e(x.to_string()))?;
     let hs = ClientHandshake::start(daemon_id, sid).map_err(|x| e(x.to_string()))?;
-    ws.send(Message::Binary(Frame::HandshakeInit(hs.init()).to_vec().into()))
-        .await
-        .map_err(|x| e(x.to_string()))?;
+    ws.send(Message::Binary(
+        Frame::HandshakeInit(hs.init()).to_vec().into(),
+    ))
+    .await
+    .map_err(|x| e(x.to_string()))?;
     let accept = loop {
         let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
             .await
@@ -602,7 +607,12 @@ async fn open_echo_session(
     };
     let seal = hs.finish(&accept, pinned).map_err(|x| e(x.to_string()))?;
     let open = Session::new(Role::Client, seal.keys().clone());
-    Ok(EchoSession { ws, sid, seal, open })
+    Ok(EchoSession {
+        ws,
+        sid,
+        seal,
+        open,
+    })
 }
 
 /// How a run paces its sends.
@@ -857,7 +867,8 @@ impl Issuer {
         );
         c.sub = Some("bench-user".into());
         c.sid = Some(sid);
-        let t = token::mint(&c, &self.key, &self.kid).map_err(|e| CliError::error(e.to_string()))?;
+        let t =
+            token::mint(&c, &self.key, &self.kid).map_err(|e| CliError::error(e.to_string()))?;
         Ok((t, sid))
     }
 }
@@ -969,7 +980,10 @@ async fn measure_sizes(
     let slice = time / ROUNDS;
     let mut rows = Vec::new();
     for size in SIZES {
-        p.step(out, &format!("{size}-byte echoes, direct and through the relay"));
+        p.step(
+            out,
+            &format!("{size}-byte echoes, direct and through the relay"),
+        );
         let (mut d, mut r) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             // Alternate which path goes first, so a drift in load falls on both.
@@ -1063,7 +1077,10 @@ async fn measure_concurrency(
     let hs_elapsed = start.elapsed();
     let handshakes_per_s = clients.len() as f64 / hs_elapsed.as_secs_f64();
 
-    p.step(out, &format!("one echo on each of {} sessions", clients.len()));
+    p.step(
+        out,
+        &format!("one echo on each of {} sessions", clients.len()),
+    );
     let mut set = tokio::task::JoinSet::new();
     for (i, mut c) in clients.into_iter().enumerate() {
         let gate = gate.clone();
@@ -1168,7 +1185,15 @@ async fn measure(out: &Output, args: &Args, progress: bool) -> CliResult<Report>
     let (t, sid) = issuer.client(did)?;
     let mut via_relay = open_echo_session(&with_token(&relay.url, &t), did, sid, &pk).await?;
 
-    let sizes = measure_sizes(&mut direct, &mut via_relay, args.seconds, &mut totals, &p, out).await;
+    let sizes = measure_sizes(
+        &mut direct,
+        &mut via_relay,
+        args.seconds,
+        &mut totals,
+        &p,
+        out,
+    )
+    .await;
 
     p.step(out, &format!("{PACED_RATE} msg/s through the relay"));
     let paced_time = args.seconds.max(Duration::from_secs(1));
@@ -1324,7 +1349,9 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     }
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     if cfg!(debug_assertions) {
-        out.warn("this is a debug build: run `cargo run --release -- bench relay` for real numbers");
+        out.warn(
+            "this is a debug build: run `cargo run --release -- bench relay` for real numbers",
+        );
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
