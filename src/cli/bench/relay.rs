@@ -87,6 +87,11 @@ pub struct Args {
     /// Print the results as JSON (schema sbrp.bench-relay/1)
     #[arg(long)]
     json: bool,
+
+    /// Test hook: the bench's own daemon changes one byte of every Nth echo it sends, which
+    /// the client must catch (the bench then fails with exit 6)
+    #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    tamper_every: Option<u64>,
 }
 
 /// One size.
@@ -468,6 +473,24 @@ impl Drop for RelayChild {
 #[derive(Default)]
 struct DaemonStats {
     failures: AtomicU64,
+    /// `--tamper-every`: 0 for never.
+    tamper_every: u64,
+    echoes: AtomicU64,
+}
+
+impl DaemonStats {
+    /// Applies `--tamper-every` to an echo about to be sealed.
+    fn tamper(&self, data: &mut [u8]) {
+        if self.tamper_every == 0 {
+            return;
+        }
+        let n = self.echoes.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(self.tamper_every)
+            && let Some(b) = data.last_mut()
+        {
+            *b ^= 0x01;
+        }
+    }
 }
 
 /// The daemon's loop, the same for the direct and the relay path: each binary message is one
@@ -494,12 +517,15 @@ async fn serve_daemon<S>(
         table.handle(raw, &mut out, &mut events);
         for e in events.drain(..) {
             match e {
-                Event::Message { sid, data } => match table.seal(sid, &data) {
-                    Ok(f) => out.push(f),
-                    Err(_) => {
-                        stats.failures.fetch_add(1, Ordering::Relaxed);
+                Event::Message { sid, mut data } => {
+                    stats.tamper(&mut data);
+                    match table.seal(sid, &data) {
+                        Ok(f) => out.push(f),
+                        Err(_) => {
+                            stats.failures.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
-                },
+                }
                 Event::Ended {
                     reason: EndReason::Failed(_),
                     ..
@@ -628,16 +654,25 @@ enum Pace {
 struct RunStats {
     sent: u64,
     verified: u64,
-    /// Echoes verified before the sending stopped.
-    in_time: u64,
     failures: u64,
+    /// How long sending lasted.
     elapsed: Duration,
+    /// From the start to the last verified echo.
+    to_last_echo: Duration,
     rtt: Histogram,
 }
 
 impl RunStats {
+    /// Verified echoes per second: all of them, over the time from the first send to the last
+    /// echo (so the messages still in flight when sending stops count, and so does their
+    /// time).
     fn per_s(&self) -> f64 {
-        self.in_time as f64 / self.elapsed.as_secs_f64()
+        let t = self.to_last_echo.as_secs_f64();
+        if t > 0.0 {
+            self.verified as f64 / t
+        } else {
+            0.0
+        }
     }
 }
 
@@ -696,14 +731,16 @@ async fn echo_run(s: &mut EchoSession, size: usize, pace: Pace, time: Duration) 
             let go = match &mut ticks {
                 Some(rx) => rx.recv().await.is_some(),
                 None => tokio::select! {
+                    biased;
                     p = window.acquire() => { if let Ok(p) = p { p.forget() } true }
                     _ = tokio::time::sleep_until(deadline.into()) => false,
                 },
             };
-            if !go || Instant::now() >= deadline {
+            let seq = sent.get();
+            // Every run sends at least one message, however short its time.
+            if !go || (seq > 0 && Instant::now() >= deadline) {
                 break;
             }
-            let seq = sent.get();
             let mut buf = vec![0u8; HEADER_LEN + NONCE_LEN + size + TAG_LEN];
             let pt = &mut buf[HEADER_LEN + NONCE_LEN..HEADER_LEN + NONCE_LEN + size];
             pt.copy_from_slice(&base);
@@ -725,7 +762,8 @@ async fn echo_run(s: &mut EchoSession, size: usize, pace: Pace, time: Duration) 
 
     let receiver = async {
         let mut rtt = Histogram::default();
-        let (mut verified, mut in_time, mut failures, mut expected) = (0u64, 0u64, 0u64, 0u64);
+        let (mut verified, mut failures, mut expected) = (0u64, 0u64, 0u64);
+        let mut last = Duration::ZERO;
         let mut work = Vec::with_capacity(size + MIN_DATA_LEN);
         loop {
             if done.get() && expected >= sent.get() {
@@ -756,6 +794,8 @@ async fn echo_run(s: &mut EchoSession, size: usize, pace: Pace, time: Duration) 
                 }
             }
             expected += 1;
+            // Each echo of ours, good or bad, frees its place in the window.
+            window.add_permits(1);
             work.clear();
             work.extend_from_slice(raw.payload());
             let Ok(pt) = open.open_in_place(&mut work) else {
@@ -777,9 +817,7 @@ async fn echo_run(s: &mut EchoSession, size: usize, pace: Pace, time: Duration) 
                         && pt[16..] == base[16..] =>
                 {
                     verified += 1;
-                    if now < deadline {
-                        in_time += 1;
-                    }
+                    last = now.duration_since(start);
                     rtt.record(elapsed - t);
                 }
                 (Some(seq), _) => {
@@ -788,12 +826,11 @@ async fn echo_run(s: &mut EchoSession, size: usize, pace: Pace, time: Duration) 
                 }
                 _ => failures += 1,
             }
-            window.add_permits(1);
         }
-        (rtt, verified, in_time, failures, expected)
+        (rtt, verified, failures, expected, last)
     };
 
-    let (send_failed, (rtt, verified, in_time, mut failures, expected)) =
+    let (send_failed, (rtt, verified, mut failures, expected, to_last_echo)) =
         tokio::join!(sender, receiver);
     let sent = sent.get();
     // Echoes that never came.
@@ -801,9 +838,9 @@ async fn echo_run(s: &mut EchoSession, size: usize, pace: Pace, time: Duration) 
     RunStats {
         sent,
         verified,
-        in_time,
         failures,
         elapsed: time,
+        to_last_echo,
         rtt,
     }
 }
@@ -1137,7 +1174,10 @@ async fn measure(out: &Output, args: &Args, progress: bool) -> CliResult<Report>
     let (mut issuer, jwks) = Issuer::new(&dir.0)?;
     p.step(out, "starting `sbrp relay`");
     let relay = RelayChild::spawn(&jwks, dir.0.join("relay.log"), n + daemons + 64)?;
-    let stats = Arc::new(DaemonStats::default());
+    let stats = Arc::new(DaemonStats {
+        tamper_every: args.tamper_every.unwrap_or(0),
+        ..DaemonStats::default()
+    });
     let mut totals = Totals {
         verified: 0,
         failures: 0,
@@ -1275,9 +1315,7 @@ fn table(out: &Output, r: &Report) -> String {
             " (DEBUG BUILD: numbers are meaningless)"
         }
     );
-    t += &format!(
-        "size (B)   direct (msg/s)   relay (msg/s)   relay/direct   rtt p50 (ms)   rtt p99 (ms)\n"
-    );
+    t += "size (B)   direct (msg/s)   relay (msg/s)   relay/direct   rtt p50 (ms)   rtt p99 (ms)\n";
     for s in &r.sizes {
         let target = if s.size == 1024 {
             format!(
