@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
             [CompletionResult]::new('decode', 'decode', [CompletionResultType]::ParameterValue, 'Decode a capture of SBRP frames, and decrypt it given the keys')
             [CompletionResult]::new('peer', 'peer', [CompletionResultType]::ParameterValue, 'A known-good SBRP echo daemon and test client for live interoperability tests')
+            [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Run an SBRP relay: authenticate, pair daemons and clients, forward their frames')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure handshakes, AEAD, framing and the streaming decoder')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -310,6 +311,29 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;peer;help;help' {
             break
         }
+        'sbrp;relay' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on; port 0 picks a free one (the ready line says which)')
+            [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'The JWKS (JSON Web Key Set) tokens are verified with; re-read when it changes')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'The issuer tokens must name (`iss`) [default: any issuer]')
+            [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Serve wss:// with this PEM certificate chain (needs --tls-key)')
+            [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'The PEM private key of --tls-cert (mode 0600)')
+            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'R2: seconds a paused session waits for its daemon')
+            [CompletionResult]::new('--ping-interval', '--ping-interval', [CompletionResultType]::ParameterName, 'R3: seconds between the relay''s Pings to each endpoint')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'R3: an endpoint silent this many seconds is closed with 1001')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'R4: frames per second per connection')
+            [CompletionResult]::new('--burst', '--burst', [CompletionResultType]::ParameterName, 'R4: token-bucket size (frames a connection may send at once)')
+            [CompletionResult]::new('--max-queue', '--max-queue', [CompletionResultType]::ParameterName, 'R5: unsent bytes per connection before `backpressure` and close 1013')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Open connections at most (HTTP 503 beyond)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The log on stderr: one line per event')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--dev', '--dev', [CompletionResultType]::ParameterName, 'A local deployment to try: listen on 127.0.0.1, make a throwaway issuer key, JWKS and daemon identity in a fresh private directory, print the commands that use them')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the ready line as JSON (schema sbrp.relay-ready/1)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'sbrp;token' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -351,7 +375,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;token;inspect' {
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the token (`-` for stdin)')
             [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'Also check the signature against this JWKS file (step 4)')
-            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (step 6 is skipped without it)')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)')
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Relay region (step 13 is skipped without it)')
             [CompletionResult]::new('--at', '--at', [CompletionResultType]::ParameterName, 'Check as if the clock read this time, Unix seconds [default: now]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
@@ -365,8 +389,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;token;verify' {
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the token (`-` for stdin)')
             [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'JWKS file with the issuer''s public keys (`sbrp token jwks` writes one)')
-            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)')
             [CompletionResult]::new('--aud', '--aud', [CompletionResultType]::ParameterName, 'Required audience')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)')
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Relay region (step 13 is skipped without it)')
             [CompletionResult]::new('--at', '--at', [CompletionResultType]::ParameterName, 'Check as if the clock read this time, Unix seconds [default: now]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
@@ -445,6 +469,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
             [CompletionResult]::new('decode', 'decode', [CompletionResultType]::ParameterValue, 'Decode a capture of SBRP frames, and decrypt it given the keys')
             [CompletionResult]::new('peer', 'peer', [CompletionResultType]::ParameterValue, 'A known-good SBRP echo daemon and test client for live interoperability tests')
+            [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Run an SBRP relay: authenticate, pair daemons and clients, forward their frames')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure handshakes, AEAD, framing and the streaming decoder')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -503,6 +528,9 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;help;peer;client' {
+            break
+        }
+        'sbrp;help;relay' {
             break
         }
         'sbrp;help;token' {

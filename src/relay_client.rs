@@ -174,14 +174,28 @@ impl RelayConfig {
             .map_or(self.url.clone(), |(u, _)| u.to_owned())
     }
 
+    /// The URL with an empty path written as `/` (`ws://h:1?q` → `ws://h:1/?q`): the
+    /// request line needs a path, and without one a relay sees an invalid request target.
+    fn with_path(&self) -> String {
+        let scheme = if self.secure { "wss://" } else { "ws://" };
+        let rest = &self.url[scheme.len()..];
+        let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if rest[host_end..].starts_with('/') {
+            self.url.clone()
+        } else {
+            format!("{scheme}{}/{}", &rest[..host_end], &rest[host_end..])
+        }
+    }
+
     fn request(&self, token: &Token) -> Result<http::Request<()>, ConnectError> {
+        let base = self.with_path();
         let url = match self.auth {
             Auth::Query => {
-                let sep = if self.url.contains('?') { '&' } else { '?' };
+                let sep = if base.contains('?') { '&' } else { '?' };
                 // JWTs are base64url and dots: nothing to percent-encode.
-                format!("{}{sep}token={}", self.url, token.expose())
+                format!("{base}{sep}token={}", token.expose())
             }
-            Auth::Header => self.url.clone(),
+            Auth::Header => base,
         };
         let mut req = url
             .into_client_request()
@@ -1098,5 +1112,17 @@ mod tests {
         assert_eq!(r.headers()["authorization"], "Bearer aaa.bbb.ccc");
         assert!(r.headers()["authorization"].is_sensitive());
         assert_eq!(r.uri().query(), None);
+        assert_eq!(r.uri().path(), "/");
+        // No path: the request target still starts with `/`.
+        let q = RelayConfig::new("ws://127.0.0.1:1")
+            .unwrap()
+            .request(&t)
+            .unwrap();
+        assert_eq!(q.uri().to_string(), "ws://127.0.0.1:1/?token=aaa.bbb.ccc");
+        let q = RelayConfig::new("ws://h:1?a=b")
+            .unwrap()
+            .request(&t)
+            .unwrap();
+        assert_eq!(q.uri().to_string(), "ws://h:1/?a=b&token=aaa.bbb.ccc");
     }
 }

@@ -247,6 +247,21 @@ impl Output {
         self.println(&text)
     }
 
+    /// Writes `value` as JSON on one line (for a line-oriented reader, e.g. `relay --json`'s
+    /// ready line), hardened like [`Output::json`].
+    pub fn json_line<T: Serialize>(&self, value: &T) -> CliResult<()> {
+        let text = serde_json::to_string(value)
+            .map_err(|e| CliError::error(format!("cannot encode JSON: {e}")))?;
+        self.json_printed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.println(&harden_json(&text))
+    }
+
+    /// Whether stderr gets colour (for a log writer of its own, e.g. `relay`'s).
+    pub fn color_stderr(&self) -> bool {
+        self.color_stderr
+    }
+
     /// Records that the command printed its own JSON document on stdout (by a writer other than
     /// [`Output::json`]), so a failure does not add an `sbrp.error/1` document after it.
     pub fn mark_json_printed(&self) {
