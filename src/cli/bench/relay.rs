@@ -12,8 +12,8 @@
 //!
 //! | phase | what is measured |
 //! |---|---|
-//! | sizes | per size, [`ROUNDS`] interleaved rounds of direct and relay echoes with [`WINDOW`] messages in flight (msg/s, medians), then one run through the relay with one message in flight (round trip p50/p99) |
-//! | paced | 1 KiB echoes through the relay sent at a fixed rate by a ticker thread; round trip p50/p99 |
+//! | sizes | per size, [`ROUNDS`] interleaved rounds of direct and relay echoes with [`WINDOW`] messages in flight (msg/s of the round with the median ratio; the relay's CPU time per echo over its rounds), then one run each way with one message in flight (round trip p50/p99) |
+//! | paced | 1 KiB echoes through the relay, then direct, sent at a fixed rate by a ticker thread; round trip p50/p99 |
 //! | concurrency | `--sessions` client sessions held open at once, spread over daemons of [`PER_DAEMON`] sessions; relay RSS with them all open, each verified by one echo |
 //! | handshakes | the rate at which the concurrency phase opens its sessions ([`CONNECTORS`] at a time): TCP connect, WebSocket upgrade with the token (verified by the relay), HandshakeInit → daemon → HandshakeAccept, client finish |
 
@@ -52,7 +52,7 @@ pub const SIZES: [usize; 3] = [64, 1024, 16 * 1024];
 /// Messages in flight in the throughput runs.
 pub const WINDOW: usize = 32;
 /// Interleaved direct/relay rounds per size (the median counts).
-pub const ROUNDS: u32 = 3;
+pub const ROUNDS: u32 = 5;
 /// The `paced` row: messages per second, and their size.
 pub const PACED_RATE: u32 = 5000;
 /// Plaintext bytes of each paced message.
@@ -74,8 +74,8 @@ const TARGET_PACED_P99_MS: f64 = 2.0;
 /// `sbrp bench relay`
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Seconds per measurement (each size: 2 × this for the throughput rounds plus a third of
-    /// it for the round trip; paced: this, at least 1)
+    /// Seconds per measurement (each size: 2 × this for the throughput rounds and 0.3 × this
+    /// for round trips; paced: this, at least 1, through the relay and again direct)
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = crate::cli::peer::parse_seconds)]
     seconds: Duration,
 
@@ -99,12 +99,16 @@ pub struct Args {
 pub struct SizeResult {
     /// Plaintext bytes per Data frame.
     pub size: usize,
-    /// Direct WebSocket echo, verified echoes per second (median round, [`WINDOW`] in flight).
+    /// Direct WebSocket echo, verified echoes per second ([`WINDOW`] in flight), in the round
+    /// with the median ratio.
     pub direct_msgs_per_s: f64,
-    /// Through the relay, likewise.
+    /// Through the relay, in the same round.
     pub relay_msgs_per_s: f64,
-    /// relay / direct.
+    /// relay / direct of that round: the median of the rounds' ratios.
     pub ratio: f64,
+    /// CPU time the relay process spent per echoed message (two frames forwarded) over all
+    /// relay rounds, µs (null if /proc could not be read).
+    pub relay_cpu_us_per_msg: Option<f64>,
     /// Round trip through the relay, one message in flight: median, ms.
     pub rtt_p50_ms: f64,
     /// Likewise, 99th percentile.
@@ -130,6 +134,10 @@ pub struct PacedResult {
     pub rtt_p99_ms: f64,
     /// Largest, ms.
     pub rtt_max_ms: f64,
+    /// The same rate on the direct path, median, ms (the machine and the endpoints alone).
+    pub direct_rtt_p50_ms: f64,
+    /// Likewise, 99th percentile.
+    pub direct_rtt_p99_ms: f64,
 }
 
 /// The concurrency phase.
@@ -282,6 +290,25 @@ pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// CPU time of every thread of a process so far, from /proc/PID/task/*/schedstat (ns).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let mut ns = None;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(t) = t else { continue };
+        let Ok(text) = std::fs::read_to_string(t.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(v) = text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            ns = Some(ns.unwrap_or(0) + v);
+        }
+    }
+    ns.map(Duration::from_nanos)
 }
 
 fn load_average() -> Option<[f64; 3]> {
@@ -982,18 +1009,6 @@ impl Progress {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 struct Totals {
     verified: u64,
     failures: u64,
@@ -1009,6 +1024,7 @@ impl Totals {
 async fn measure_sizes(
     direct: &mut EchoSession,
     relay: &mut EchoSession,
+    relay_pid: u32,
     time: Duration,
     totals: &mut Totals,
     p: &Progress,
@@ -1021,8 +1037,11 @@ async fn measure_sizes(
             out,
             &format!("{size}-byte echoes, direct and through the relay"),
         );
-        let (mut d, mut r) = (Vec::new(), Vec::new());
+        // (direct msg/s, relay msg/s) per round.
+        let mut rounds: Vec<(f64, f64)> = Vec::new();
+        let (mut relay_cpu, mut relay_echoes) = (Duration::ZERO, 0u64);
         for round in 0..ROUNDS {
+            let mut pair = (0.0, 0.0);
             // Alternate which path goes first, so a drift in load falls on both.
             let order: [bool; 2] = if round % 2 == 0 {
                 [true, false]
@@ -1031,25 +1050,37 @@ async fn measure_sizes(
             };
             for is_direct in order {
                 let s = if is_direct { &mut *direct } else { &mut *relay };
+                let cpu = cpu_time(relay_pid);
                 let run = echo_run(s, size, Pace::Window(WINDOW), slice).await;
                 totals.add(&run);
                 if is_direct {
-                    d.push(run.per_s());
+                    pair.0 = run.per_s();
                 } else {
-                    r.push(run.per_s());
+                    pair.1 = run.per_s();
+                    if let (Some(a), Some(b)) = (cpu, cpu_time(relay_pid)) {
+                        relay_cpu += b.saturating_sub(a);
+                        relay_echoes += run.verified;
+                    }
                 }
             }
+            rounds.push(pair);
         }
         let one = echo_run(relay, size, Pace::Window(1), slice).await;
         totals.add(&one);
         let one_direct = echo_run(direct, size, Pace::Window(1), slice / 2).await;
         totals.add(&one_direct);
-        let (dm, rm) = (median(d), median(r));
+        // The round with the median ratio: its two figures and their ratio come from the
+        // same moment of the machine (ROUNDS is odd).
+        let ratio = |r: &(f64, f64)| if r.0 > 0.0 { r.1 / r.0 } else { 0.0 };
+        rounds.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
+        let mid = rounds[rounds.len() / 2];
         rows.push(SizeResult {
             size,
-            direct_msgs_per_s: dm,
-            relay_msgs_per_s: rm,
-            ratio: if dm > 0.0 { rm / dm } else { 0.0 },
+            direct_msgs_per_s: mid.0,
+            relay_msgs_per_s: mid.1,
+            ratio: ratio(&mid),
+            relay_cpu_us_per_msg: (relay_echoes > 0)
+                .then(|| relay_cpu.as_secs_f64() * 1e6 / relay_echoes as f64),
             rtt_p50_ms: one.rtt.ms(0.5),
             rtt_p99_ms: one.rtt.ms(0.99),
             direct_rtt_p50_ms: one_direct.rtt.ms(0.5),
@@ -1228,6 +1259,7 @@ async fn measure(out: &Output, args: &Args, progress: bool) -> CliResult<Report>
     let sizes = measure_sizes(
         &mut direct,
         &mut via_relay,
+        relay.pid(),
         args.seconds,
         &mut totals,
         &p,
@@ -1245,6 +1277,9 @@ async fn measure(out: &Output, args: &Args, progress: bool) -> CliResult<Report>
     )
     .await;
     totals.add(&run);
+    // The same on the direct path: what the machine and the endpoints alone give.
+    let base = echo_run(&mut direct, PACED_SIZE, Pace::Rate(PACED_RATE), paced_time).await;
+    totals.add(&base);
     let paced = PacedResult {
         rate: PACED_RATE,
         size: PACED_SIZE,
@@ -1253,6 +1288,8 @@ async fn measure(out: &Output, args: &Args, progress: bool) -> CliResult<Report>
         rtt_p50_ms: run.rtt.ms(0.5),
         rtt_p99_ms: run.rtt.ms(0.99),
         rtt_max_ms: run.rtt.ms(1.0),
+        direct_rtt_p50_ms: base.rtt.ms(0.5),
+        direct_rtt_p99_ms: base.rtt.ms(0.99),
     };
     let _ = direct.ws.close(None).await;
     let _ = via_relay.ws.close(None).await;
@@ -1315,7 +1352,7 @@ fn table(out: &Output, r: &Report) -> String {
             " (DEBUG BUILD: numbers are meaningless)"
         }
     );
-    t += "size (B)   direct (msg/s)   relay (msg/s)   relay/direct   rtt p50 (ms)   rtt p99 (ms)\n";
+    t += "size (B)   direct (msg/s)   relay (msg/s)   relay/direct   relay CPU (µs/msg)   rtt p50 (ms)   rtt p99 (ms)\n";
     for s in &r.sizes {
         let target = if s.size == 1024 {
             format!(
@@ -1327,17 +1364,19 @@ fn table(out: &Output, r: &Report) -> String {
             String::new()
         };
         t += &format!(
-            "{:>8}   {:>14.0}   {:>13.0}   {:>10.1} %   {:>12.3}   {:>12.3}{target}\n",
+            "{:>8}   {:>14.0}   {:>13.0}   {:>10.1} %   {:>18}   {:>12.3}   {:>12.3}{target}\n",
             s.size,
             s.direct_msgs_per_s,
             s.relay_msgs_per_s,
             s.ratio * 100.0,
+            s.relay_cpu_us_per_msg
+                .map_or("-".to_owned(), |v| format!("{v:.1}")),
             s.rtt_p50_ms,
             s.rtt_p99_ms,
         );
     }
     t += &format!(
-        "  ({} interleaved rounds, {} messages in flight, medians; round trips through the relay with one in flight)\n\n",
+        "  ({} interleaved rounds of {} messages in flight, the round with the median ratio; round trips through the relay with one in flight)\n\n",
         r.rounds, r.window
     );
     let p = &r.paced;
@@ -1351,6 +1390,10 @@ fn table(out: &Output, r: &Report) -> String {
         p.rtt_max_ms,
         TARGET_PACED_P99_MS,
         verdict(r.targets.paced_p99_2ms)
+    );
+    t += &format!(
+        "  (direct at the same rate: p50 {:.3} ms, p99 {:.3} ms)\n",
+        p.direct_rtt_p50_ms, p.direct_rtt_p99_ms
     );
     let c = &r.concurrency;
     let rss_target = match r.targets.rss_512mib_10k_sessions {
@@ -1391,7 +1434,10 @@ pub fn run(out: &Output, args: Args) -> CliResult {
             "this is a debug build: run `cargo run --release -- bench relay` for real numbers",
         );
     }
+    // One worker per CPU, set here so that TOKIO_WORKER_THREADS in the environment reaches
+    // only the relay child (to try it with other worker counts).
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .enable_all()
         .build()
         .map_err(|e| CliError::error(format!("cannot start the runtime: {e}")))?;
