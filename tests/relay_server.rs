@@ -1088,7 +1088,11 @@ async fn tls_files_on_the_command_line() {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let out = sbrp().arg("relay").args(args(&cert, &key)).output().unwrap();
+        let out = sbrp()
+            .arg("relay")
+            .args(args(&cert, &key))
+            .output()
+            .unwrap();
         assert_eq!(
             out.status.code(),
             Some(5),
@@ -1098,7 +1102,11 @@ async fn tls_files_on_the_command_line() {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     // A certificate file that is not one: exit 1.
-    let out = sbrp().arg("relay").args(args(&jwks, &key)).output().unwrap();
+    let out = sbrp()
+        .arg("relay")
+        .args(args(&jwks, &key))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let a = args(&cert, &key);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();

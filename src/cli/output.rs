@@ -373,10 +373,11 @@ pub fn json_command(matches: &clap::ArgMatches) -> Option<String> {
             .flatten()
             .is_some_and(|mut v| v.any(|f| f == "json" || f == "ndjson"));
     let command = names.join(" ");
-    // `peer client` without --connect or --exec speaks on stdin/stdout: stdout is the wire,
+    // `peer client` without --connect, --exec or --relay speaks on stdin/stdout: stdout is the wire,
     // and its report goes to stderr.
     let has = |id: &str| matches!(leaf.try_get_raw(id), Ok(Some(_)));
-    let wire_on_stdout = command == "peer client" && !has("connect") && !has("exec");
+    let wire_on_stdout =
+        command == "peer client" && !has("connect") && !has("exec") && !has("relay");
     ((json_flag || json_format)
         && command != "peer daemon"
         && command != "decode"

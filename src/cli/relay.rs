@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sbrp::relay::{JwksSource, LogObserver, Observer, RelayConfig, RelayServer, ServerConfig};
+use sbrp::relay::{
+    CaptureLog, CaptureOptions, CaptureReport, CaptureStream, Fanout, JwksSource, LogObserver,
+    Metrics, MetricsServer, Observer, RelayConfig, RelayServer, ServerConfig,
+};
 use serde::Serialize;
 
 use super::escape::{escape, escape_path, shell_quote, shell_quote_path};
@@ -63,9 +66,17 @@ impl std::fmt::Display for Seconds {
 /// Arguments of `sbrp relay`.
 #[derive(Debug, clap::Args)]
 #[command(
+    group(clap::ArgGroup::new("captures").multiple(true).args(["capture", "capture_log"])),
     after_help = "Exit codes: 0 stopped by SIGTERM or SIGINT (every connection closed \
-    with 1001), 1 error (cannot listen, unreadable JWKS, TLS files), 2 usage, 5 TLS key file \
-    with unsafe permissions.\n\n\
+    with 1001), 1 error (cannot listen, unreadable JWKS, TLS files, a capture file that \
+    exists or is a symbolic link), 2 usage (also --capture and --capture-log naming one \
+    file), 5 TLS key file with unsafe permissions.\n\n\
+    Metrics: --metrics ADDR serves GET /metrics (Prometheus, OpenMetrics text; every name \
+    starts sbrp_relay_) and GET /healthz. Captures: --capture FILE gets every frame the relay \
+    sends as a raw SBRP stream (`sbrp decode --keylog KEYS FILE` decrypts it with either \
+    endpoint's key log); --capture-log FILE one JSON line per frame and connection (schema \
+    sbrp.relay-capture-log/1). Both are created new with mode 0600; a slow disk never stalls \
+    the relay (records that do not fit a 16 MiB queue are lost whole, counted and logged).\n\n\
     Examples:\n  \
     sbrp relay --dev\n  \
     sbrp relay --listen 0.0.0.0:443 --jwks jwks.json --iss https://issuer.example \\\n    \
@@ -133,6 +144,25 @@ pub struct Args {
     /// daemon identity in a fresh private directory, print the commands that use them
     #[arg(long, conflicts_with_all = ["jwks", "tls_cert", "tls_key"])]
     pub dev: bool,
+
+    /// Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a
+    /// free one (the --json ready line says which)
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<SocketAddr>,
+
+    /// Write every frame the relay sends to FILE as a raw SBRP stream, for `sbrp decode`
+    /// (created new, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+
+    /// Write one JSON line per frame handled and per connection to FILE (schema
+    /// sbrp.relay-capture-log/1; created new, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub capture_log: Option<PathBuf>,
+
+    /// Replace an existing --capture or --capture-log file
+    #[arg(long, requires = "captures")]
+    pub force: bool,
 
     /// Print the ready line as JSON (schema sbrp.relay-ready/1)
     #[arg(long)]
@@ -217,7 +247,8 @@ async fn serve(out: &Output, args: Args) -> CliResult {
             "this build has no TLS support (feature `tls`)",
         ));
     }
-    let observer: Arc<dyn Observer> = Arc::new(LogObserver);
+    let obs = Observers::open(&args)?;
+    let observer = obs.fanout();
     let config = ServerConfig {
         listen: args.listen,
         relay: args.relay_config(),
@@ -227,18 +258,45 @@ async fn serve(out: &Output, args: Args) -> CliResult {
         tls,
         observer: Some(observer),
     };
-    let server = RelayServer::bind(config)
-        .await
-        .map_err(|e| CliError::error(escape(&e.to_string()).into_owned()).hint(bind_hint(&e)))?;
+    let bound = async {
+        let server = RelayServer::bind(config).await.map_err(|e| {
+            CliError::error(escape(&e.to_string()).into_owned()).hint(bind_hint(&e))
+        })?;
+        let metrics_server = match (args.metrics, &obs.metrics) {
+            (Some(addr), Some(m)) => {
+                Some(MetricsServer::bind(addr, m.clone()).await.map_err(|e| {
+                    CliError::error(format!("cannot listen on --metrics {addr}: {e}"))
+                        .hint("pick another --metrics port (port 0 picks a free one)")
+                })?)
+            }
+            _ => None,
+        };
+        Ok::<_, CliError>((server, metrics_server))
+    };
+    let (server, metrics_server) = match bound.await {
+        Ok(b) => b,
+        Err(e) => {
+            obs.discard();
+            return Err(e);
+        }
+    };
+    let metrics_addr = match &metrics_server {
+        Some(m) => Some(
+            m.local_addr()
+                .map_err(|e| CliError::error(format!("cannot read the metrics address: {e}")))?,
+        ),
+        None => None,
+    };
     let addr = server.local_addr();
     let scheme = if server.is_tls() { "wss" } else { "ws" };
     let url = format!("{scheme}://{addr}");
+    let shutdown = shutdown_signal();
     if args.json {
         out.json_line(&Ready {
             schema: READY_SCHEMA,
             listen: addr.to_string(),
             url: &url,
-            metrics: None,
+            metrics: metrics_addr.map(|a| a.to_string()),
         })?;
     } else {
         out.println(&format!("sbrp relay listening on {url}"))?;
@@ -247,13 +305,171 @@ async fn serve(out: &Output, args: Args) -> CliResult {
         d.print_commands(out, &url);
     }
     tracing::info!(event = "listening", url = %url, "relay listening");
-    let result = server.run(shutdown_signal()).await;
+    let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
+    let metrics_task = metrics_server.map(|m| {
+        if let Some(addr) = metrics_addr {
+            tracing::info!(event = "metrics", url = %format!("http://{addr}/metrics"), "metrics listening");
+        }
+        let mut stopped = metrics_stopped;
+        tokio::spawn(m.run(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    });
+    let result = server.run(shutdown).await;
+    let _ = stop_metrics.send(true);
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    obs.finish(out);
     tracing::info!(event = "stopped", "relay stopped");
     if let Some(d) = dev {
         d.remove();
     }
     result.map_err(|e| CliError::error(escape(&e.to_string()).into_owned()))?;
     Ok(Exit::Success)
+}
+
+/// How long the relay waits at shutdown for a capture's queue to reach the disk.
+const CAPTURE_DRAIN: Duration = Duration::from_secs(5);
+
+/// The observers `sbrp relay` reports to: the log, and the metrics and captures asked for.
+struct Observers {
+    metrics: Option<Arc<Metrics>>,
+    stream: Option<(Arc<CaptureStream>, PathBuf)>,
+    log: Option<(Arc<CaptureLog>, PathBuf)>,
+}
+
+impl Observers {
+    /// Checks and opens the capture files (before the relay listens, so a bad path fails
+    /// fast and nothing was served without the capture that was asked for).
+    fn open(args: &Args) -> CliResult<Self> {
+        if let (Some(a), Some(b)) = (&args.capture, &args.capture_log)
+            && fsutil::same_file(a, b)
+        {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!(
+                    "--capture and --capture-log are the same file ({}): one would destroy the other",
+                    escape_path(a)
+                ),
+            )
+            .hint("give the capture and the capture log two different paths"));
+        }
+        // Checked before either is created, so a refusal leaves no file behind.
+        for (path, what) in [
+            (&args.capture, "capture"),
+            (&args.capture_log, "capture log"),
+        ] {
+            if let Some(p) = path
+                && fsutil::check_target(p, what)?
+                && !args.force
+            {
+                return Err(CliError::error(format!(
+                    "{} already exists; sbrp never replaces a {what} unless you pass --force",
+                    escape_path(p)
+                ))
+                .hint(format!(
+                    "pass --force to replace it (the old {what} is lost), or choose another path"
+                )));
+            }
+        }
+        let metrics = (args.metrics.is_some()).then(|| Arc::new(Metrics::new()));
+        let options = |which| CaptureOptions {
+            counters: metrics.as_ref().map(|m| m.capture_counters(which)),
+            ..CaptureOptions::default()
+        };
+        let started =
+            |e: std::io::Error| CliError::error(format!("cannot start the capture writer: {e}"));
+        let mut obs = Self {
+            metrics: metrics.clone(),
+            stream: None,
+            log: None,
+        };
+        if let Some(p) = &args.capture {
+            let file = fsutil::create_private(p, "capture", args.force)?;
+            let c = CaptureStream::new(file, options("stream")).map_err(started)?;
+            obs.stream = Some((Arc::new(c), p.clone()));
+        }
+        if let Some(p) = &args.capture_log {
+            let file = match fsutil::create_private(p, "capture log", args.force) {
+                Ok(f) => f,
+                Err(e) => {
+                    obs.discard();
+                    return Err(e);
+                }
+            };
+            let c = CaptureLog::new(file, options("log")).map_err(started)?;
+            obs.log = Some((Arc::new(c), p.clone()));
+        }
+        Ok(obs)
+    }
+
+    fn fanout(&self) -> Arc<dyn Observer> {
+        let mut all: Vec<Arc<dyn Observer>> = vec![Arc::new(LogObserver)];
+        if let Some(m) = &self.metrics {
+            all.push(m.clone());
+        }
+        if let Some((c, _)) = &self.stream {
+            all.push(c.clone());
+        }
+        if let Some((c, _)) = &self.log {
+            all.push(c.clone());
+        }
+        if all.len() == 1 {
+            all.remove(0)
+        } else {
+            Arc::new(Fanout(all))
+        }
+    }
+
+    /// The relay never ran: stop the writers and remove the (empty) files just created.
+    fn discard(&self) {
+        for (report, path) in self.reports() {
+            let _ = report;
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    fn reports(&self) -> Vec<(CaptureReport, &Path)> {
+        let mut out = Vec::new();
+        if let Some((c, p)) = &self.stream {
+            out.push((c.finish(CAPTURE_DRAIN), p.as_path()));
+        }
+        if let Some((c, p)) = &self.log {
+            out.push((c.finish(CAPTURE_DRAIN), p.as_path()));
+        }
+        out
+    }
+
+    /// Shutdown: waits (a bounded time) for the captures to reach the disk and says what
+    /// each wrote and lost.
+    fn finish(&self, out: &Output) {
+        for (r, path) in self.reports() {
+            tracing::info!(
+                event = "capture_closed",
+                file = %escape_path(path),
+                written = r.written,
+                lost = r.lost(),
+                "capture closed"
+            );
+            if r.lost() > 0 {
+                out.warn(&format!(
+                    "{}: {} record{} lost ({} queue full, {} write errors, {} unwritten at shutdown){}",
+                    escape_path(path),
+                    r.lost(),
+                    if r.lost() == 1 { "" } else { "s" },
+                    r.lost_queue_full,
+                    r.lost_write_error,
+                    r.unflushed,
+                    if r.stopped {
+                        "; the file may end in a partial record"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+    }
 }
 
 fn bind_hint(e: &sbrp::relay::ServerError) -> String {
@@ -274,28 +490,34 @@ fn bind_hint(e: &sbrp::relay::ServerError) -> String {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled: called before the ready line, a signal sent as soon as the
+/// line is read is never the default action (death by signal).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let term = signal(SignalKind::terminate());
         let int = signal(SignalKind::interrupt());
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!(event = "shutdown", signal = "SIGTERM", "shutting down"),
-                    _ = int.recv() => tracing::info!(event = "shutdown", signal = "SIGINT", "shutting down"),
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!(event = "shutdown", signal = "SIGTERM", "shutting down"),
+                        _ = int.recv() => tracing::info!(event = "shutdown", signal = "SIGINT", "shutting down"),
+                    }
                 }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

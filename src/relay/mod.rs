@@ -4,15 +4,19 @@
 //! and returns [`core::Action`]s (send these bytes to connection X, close X with a code, an
 //! event to log or count). [`server`] drives it over tokio + tokio-tungstenite (+ rustls).
 
+pub mod capture;
 pub mod core;
 pub mod log;
+pub mod metrics;
 pub mod observe;
 pub mod server;
 
+pub use self::capture::{CaptureLog, CaptureOptions, CaptureReport, CaptureStream};
 pub use self::core::{
     Action, Admission, ConnId, Refusal, RelayConfig, RelayCore, RelayEvent, SendKind, SessionState,
     close_code_for,
 };
 pub use self::log::LogObserver;
+pub use self::metrics::{Metrics, MetricsServer};
 pub use self::observe::{ConnectionEvent, Fanout, FrameAction, FrameRecord, Observer, Party};
 pub use self::server::{JwksSource, RelayServer, ServerConfig, ServerError};
