@@ -48,6 +48,7 @@ enum Command {
     /// A known-good SBRP echo daemon and test client for live interoperability tests
     Peer(cli::peer::Args),
     /// Run an SBRP relay: authenticate, pair daemons and clients, forward their frames
+    #[cfg(feature = "relay")]
     Relay(cli::relay::Args),
     /// Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS
     Token(cli::token::Args),
@@ -84,6 +85,7 @@ fn main() -> std::process::ExitCode {
         Command::Peer(args) => cli::peer::run(&out, args),
         Command::Bench(args) => cli::bench::run(&out, args),
         Command::Token(args) => cli::token::run(&out, args),
+        #[cfg(feature = "relay")]
         Command::Relay(args) => cli::relay::run(&out, args),
     };
     out.finish_json(result, json_command.as_deref())

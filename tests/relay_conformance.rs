@@ -43,6 +43,22 @@ async fn none_to_paired_forwards_endpoint_frames_byte_for_byte() {
         c.expect(&down).await;
     }
     assert_eq!(data(SID, 3, 65536).len(), 65549);
+    // The relay does not judge endpoint payloads: a 3-byte HandshakeInit, an empty Data and a
+    // 1-byte HandshakeAccept are the endpoints' business and pass unchanged.
+    for (from_client, f) in [
+        (true, frame(INIT, SID, &[1, 2, 3])),
+        (true, frame(DATA, SID, &[])),
+        (false, frame(ACCEPT, SID, &[9])),
+        (false, frame(DATA, SID, &[7])),
+    ] {
+        if from_client {
+            c.send(f.clone()).await;
+            d.expect(&f).await;
+        } else {
+            d.send(f.clone()).await;
+            c.expect(&f).await;
+        }
+    }
     d.sync().await;
     c.sync().await;
     let log = relay.stderr();
@@ -129,6 +145,49 @@ async fn paused_to_pending_to_paired_on_signal_ready() {
     d2.send(signal(SID, 0x00, 0x00)).await;
     d2.sync().await;
     c.sync().await;
+}
+
+/// The capture log accounts for every frame the relay handled, the ones it consumed too: a
+/// daemon's Signal(ready) and an endpoint's Pong appear as `dropped` with the reason `consumed`.
+#[tokio::test]
+async fn consumed_signals_and_pongs_are_in_the_capture_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("relay.jsonl");
+    let mut relay = Relay::start(&[
+        "--grace",
+        &secs(120),
+        "--capture-log",
+        log.to_str().unwrap(),
+    ]);
+    let (d, mut c) = relay.pair(DID, SID, true).await;
+    d.abort();
+    c.expect(&ctrl(SID, SESSION_PAUSED)).await;
+    let mut d2 = relay.daemon(DID, true).await;
+    c.expect(&ctrl(SID, SESSION_PENDING)).await;
+    d2.send(signal(SID, 0x00, 0x00)).await;
+    c.expect(&ctrl(SID, SESSION_RESUMED)).await;
+    c.send(frame(PONG, 0, &[7; 8])).await;
+    c.sync().await;
+    d2.sync().await;
+    assert!(relay.terminate().success());
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let consumed = |ty: &str, role: &str| {
+        lines
+            .iter()
+            .filter(|l| {
+                l["type"] == ty
+                    && l["action"] == "dropped"
+                    && l["reason"] == "consumed"
+                    && l["from"] == role
+            })
+            .count()
+    };
+    assert_eq!(consumed("Signal", "daemon"), 1, "{lines:#?}");
+    assert_eq!(consumed("Pong", "client"), 1, "{lines:#?}");
 }
 
 #[tokio::test]
@@ -1041,4 +1100,59 @@ fn json_ready_line_names_the_bound_address() {
     );
     assert_eq!(v["url"], format!("ws://{listen}"));
     assert!(v["metrics"].is_null(), "{v}");
+}
+
+/// A daemon that neither reads nor sends, with frames stuck in its socket: the idle close
+/// (R3) still happens although the close frame cannot be written, and its client hears
+/// `session_paused`.
+#[tokio::test]
+async fn r3_idle_close_of_a_stuck_reader_still_pauses_its_sessions() {
+    let relay = Relay::start(&[
+        "--ping-interval",
+        &secs(1),
+        "--idle-timeout",
+        &secs(3),
+        "--rate",
+        "1000000",
+        "--burst",
+        "1000000",
+    ]);
+    let t = relay.issuer.daemon(DID, false, None);
+    let mut d = Ws::connect_with(&format!("{}/?token={t}", relay.url), None, Some(4096))
+        .await
+        .unwrap();
+    d.sync().await;
+    let mut c = relay.client(DID, SID).await;
+    c.sync().await;
+    // 13 MB: more than the socket buffers hold, less than the 16 MiB of backpressure.
+    for i in 0..200 {
+        c.send(data(SID, i, 65536)).await;
+    }
+    // The client keeps talking (answering Pings) so only the daemon is idle.
+    c.expect(&ctrl(SID, SESSION_PAUSED)).await;
+    c.sync().await;
+    drop(d);
+}
+
+/// SIGTERM while a connection's writer is blocked on a reader that never reads: the relay
+/// still exits 0 (it does not wait forever to flush).
+#[tokio::test]
+async fn sigterm_with_a_stuck_reader_still_exits_0() {
+    let mut relay = Relay::start(&["--rate", "1000000", "--burst", "1000000"]);
+    let t = relay.issuer.daemon(DID, false, None);
+    let mut d = Ws::connect_with(&format!("{}/?token={t}", relay.url), None, Some(4096))
+        .await
+        .unwrap();
+    d.sync().await;
+    let mut c = relay.client(DID, SID).await;
+    c.sync().await;
+    for i in 0..200 {
+        c.send(data(SID, i, 65536)).await;
+    }
+    c.sync().await;
+    let st = tokio::task::spawn_blocking(move || relay.terminate())
+        .await
+        .unwrap();
+    assert!(st.success(), "exit status {st:?}");
+    drop(d);
 }

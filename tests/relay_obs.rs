@@ -567,7 +567,7 @@ fn keylogs_and_the_relay_capture_give_a_decrypted_transcript() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait_for(maddr, "the session's end", |m| {
+    let after = wait_for(maddr, "the session's end", |m| {
         val(m, "sbrp_relay_connections", &[("role", "client")]) == 0.0
     });
     daemon.kill().unwrap();
@@ -601,6 +601,44 @@ fn keylogs_and_the_relay_capture_give_a_decrypted_transcript() {
     assert_eq!(
         seen[0], seen[1],
         "both key logs decrypt to the same transcript"
+    );
+
+    // The metrics after the session agree with the capture, frame for frame and byte for
+    // byte, for every forwarded type and direction.
+    let v = decode(&cap, &ckeys);
+    for (ty, dir) in [
+        ("HandshakeInit", "client_to_daemon"),
+        ("HandshakeAccept", "daemon_to_client"),
+        ("Data", "client_to_daemon"),
+        ("Data", "daemon_to_client"),
+    ] {
+        let frames: Vec<&serde_json::Value> = v
+            .iter()
+            .filter(|f| f["type"] == ty)
+            .filter(|f| ty != "Data" || f["direction"] == dir)
+            .collect();
+        let bytes: u64 = frames
+            .iter()
+            .map(|f| 13 + f["length"].as_u64().unwrap())
+            .sum();
+        let labels = [("type", ty), ("direction", dir)];
+        assert_eq!(
+            (
+                val(&after, "sbrp_relay_frames_forwarded_total", &labels),
+                val(&after, "sbrp_relay_bytes_forwarded_total", &labels)
+            ),
+            (frames.len() as f64, bytes as f64),
+            "{ty} {dir}"
+        );
+    }
+    assert_eq!(val(&after, "sbrp_relay_sessions_started_total", &[]), 1.0);
+    assert_eq!(
+        val(
+            &after,
+            "sbrp_relay_sessions_ended_total",
+            &[("state", "paired")]
+        ),
+        1.0
     );
 }
 

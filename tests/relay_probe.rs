@@ -1,7 +1,8 @@
 //! An independent client checks the real `sbrp relay` binary: `tests/python/relay_probe.py`
 //! (Python `websockets`, its own frame encoder, no sbrp code) with tokens from the real
 //! `sbrp token mint`, on 127.0.0.1. It checks exact Control frames, exact Pong copies,
-//! frames forwarded unchanged, and the close codes 1003, 1009, 1008 and 1002 (R6).
+//! frames forwarded unchanged, `session_paused` when the daemon leaves, and the close codes
+//! 1003, 1009, 1008 and 1002 (R6).
 #![cfg(feature = "relay")]
 
 #[path = "common/relay.rs"]
@@ -36,7 +37,7 @@ fn python_websockets_probe_sees_exact_replies() {
     let relay = Relay::start(&[]);
     let key = relay.issuer.key_file.clone();
     let daemon = mint(&key, &["--role", "daemon", "--did", DID]);
-    let clients: Vec<serde_json::Value> = (0..8u64)
+    let clients: Vec<serde_json::Value> = (0..9u64)
         .map(|i| {
             let sid = 0x0A00_0000_0000_0000 + i * 0x100;
             let t = mint(
@@ -97,7 +98,7 @@ fn python_websockets_probe_sees_exact_replies() {
     );
     assert!(out.status.success(), "{stderr}");
     // Every step ran (a probe that stopped early would report fewer checks).
-    assert_eq!(report["checks"], 48, "{report}");
+    assert_eq!(report["checks"], 51, "{report}");
     let log = relay.stderr();
     assert!(!log.contains(&daemon), "the relay logged a token");
 }

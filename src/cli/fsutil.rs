@@ -384,6 +384,7 @@ pub fn open_append_private(path: &Path, what: &str) -> CliResult<File> {
 /// symbolic link, directory or device at `path` refused. An existing regular file is refused
 /// unless `force`, which removes it and creates the file anew (its old content is not kept:
 /// such a file is never written whole, so it cannot be replaced atomically).
+#[cfg_attr(not(feature = "relay"), allow(dead_code))]
 pub fn create_private(path: &Path, what: &'static str, force: bool) -> CliResult<File> {
     let exists = check_target(path, what)?;
     if exists {

@@ -36,6 +36,7 @@ pub mod peer;
 pub mod pin;
 pub mod pinstore;
 pub mod pubkey;
+#[cfg(feature = "relay")]
 pub mod relay;
 pub mod selftest;
 pub mod token;

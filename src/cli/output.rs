@@ -249,6 +249,7 @@ impl Output {
 
     /// Writes `value` as JSON on one line (for a line-oriented reader, e.g. `relay --json`'s
     /// ready line), hardened like [`Output::json`].
+    #[cfg_attr(not(feature = "relay"), allow(dead_code))]
     pub fn json_line<T: Serialize>(&self, value: &T) -> CliResult<()> {
         let text = serde_json::to_string(value)
             .map_err(|e| CliError::error(format!("cannot encode JSON: {e}")))?;
@@ -258,6 +259,7 @@ impl Output {
     }
 
     /// Whether stderr gets colour (for a log writer of its own, e.g. `relay`'s).
+    #[cfg_attr(not(feature = "relay"), allow(dead_code))]
     pub fn color_stderr(&self) -> bool {
         self.color_stderr
     }

@@ -142,7 +142,7 @@ pub struct Args {
 
     /// A local deployment to try: listen on 127.0.0.1, make a throwaway issuer key, JWKS and
     /// daemon identity in a fresh private directory, print the commands that use them
-    #[arg(long, conflicts_with_all = ["jwks", "tls_cert", "tls_key"])]
+    #[arg(long, conflicts_with_all = ["jwks", "iss", "tls_cert", "tls_key"])]
     pub dev: bool,
 
     /// Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a
@@ -232,9 +232,8 @@ async fn serve(out: &Output, args: Args) -> CliResult {
         (None, None) => return Err(CliError::new(Exit::Usage, "--jwks FILE is required")),
     };
     let iss = match (&dev, &args.iss) {
-        (_, Some(i)) => Some(i.clone()),
-        (Some(_), None) => Some(super::token::DEFAULT_ISS.to_owned()),
-        (None, None) => None,
+        (Some(_), _) => Some(super::token::DEFAULT_ISS.to_owned()),
+        (None, iss) => iss.clone(),
     };
     #[cfg(feature = "tls")]
     let tls = match (&args.tls_cert, &args.tls_key) {

@@ -451,14 +451,7 @@ fn human_duration(secs: i64) -> String {
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
 fn utc(ts: i64) -> String {
-    let secs = ts.rem_euclid(86_400);
-    let (year, month, day) = super::pinstore::civil_from_days(ts.div_euclid(86_400));
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    sbrp::utc::rfc3339_secs(ts)
 }
 
 fn time_of(v: Option<&Value>) -> Option<i64> {

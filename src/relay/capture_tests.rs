@@ -1,5 +1,6 @@
 use super::*;
 use crate::relay::core::control_frame;
+use std::time::UNIX_EPOCH;
 
 fn rec<'a>(
     action: FrameAction,

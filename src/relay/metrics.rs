@@ -67,6 +67,7 @@ pub struct Metrics {
     frames_sent_by_relay: Family<Labels2, Counter>,
     controls_sent: Family<Labels1, Counter>,
     frames_dropped: Family<Labels2, Counter>,
+    frames_consumed: Family<Labels1, Counter>,
     frames_refused: Family<Labels2, Counter>,
     rate_limited: Counter,
     backpressure_closes: Counter,
@@ -113,6 +114,7 @@ impl Metrics {
             frames_sent_by_relay: Family::default(),
             controls_sent: Family::default(),
             frames_dropped: Family::default(),
+            frames_consumed: Family::default(),
             frames_refused: Family::default(),
             rate_limited: Counter::default(),
             backpressure_closes: Counter::default(),
@@ -185,6 +187,11 @@ impl Metrics {
             "frames_dropped",
             "Frames received and not forwarded nor answered, by frame type and reason",
             m.frames_dropped.clone(),
+        );
+        registry.register(
+            "frames_consumed",
+            "Frames the relay acted on without forwarding (Signals, endpoints' Pongs), by frame type",
+            m.frames_consumed.clone(),
         );
         registry.register(
             "frames_refused",
@@ -377,6 +384,9 @@ impl Observer for Metrics {
                         .get_or_create(&[("code", control_code(r.bytes))])
                         .inc();
                 }
+            }
+            FrameAction::Dropped if r.reason == Some("consumed") => {
+                self.frames_consumed.get_or_create(&[("type", ty)]).inc();
             }
             FrameAction::Dropped => {
                 self.frames_dropped

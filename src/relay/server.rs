@@ -2,7 +2,7 @@
 //!
 //! Every connection is authenticated **before** the WebSocket upgrade: the token comes from
 //! `Authorization: Bearer` or `?token=`, runs every step of [`token::verify`], and the core
-//! admits it or refuses it ([`Refusal`]); refusals are HTTP statuses (401 missing or invalid
+//! admits it or refuses it ([`Refusal`](super::Refusal)); refusals are HTTP statuses (401 missing or invalid
 //! token, 403 valid but not allowed, 409 session already live, 503 full) and no upgrade
 //! happens. After the upgrade each connection has a reader task (messages into the core) and a
 //! writer task (the core's [`Action`]s out, in order, with [`RelayCore::on_flushed`] reported
@@ -26,6 +26,28 @@
 //!
 //! Tokens are never logged: refusals are reported with the failed step's code name only, and
 //! the request URI (which may carry `?token=`) is never reported at all.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tls")]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use sbrp::relay::{JwksSource, LogObserver, RelayConfig, RelayServer, ServerConfig};
+//!
+//! let server = RelayServer::bind(ServerConfig {
+//!     listen: "127.0.0.1:8787".parse()?,
+//!     relay: RelayConfig::default(),
+//!     jwks: JwksSource::File("jwks.json".into()), // re-read when it changes
+//!     iss: Some("https://issuer.example".into()),
+//!     tls: None,
+//!     observer: Some(Arc::new(LogObserver)),
+//! })
+//! .await?;
+//! println!("listening on {}", server.local_addr());
+//! // Until Ctrl-C; then every connection gets 1001.
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -324,16 +346,20 @@ fn other(p: Party) -> Party {
 }
 
 /// Carries out the core's actions (under the hub lock). `incoming` is the connection and
-/// length of the message being handled, when there is one.
+/// bytes of the message being handled, when there is one: a message the actions neither
+/// forward, answer, drop nor refuse was consumed by the relay (a Signal, an endpoint's Pong),
+/// and is reported as dropped with the reason `consumed`, so the observers see every frame.
 fn execute(
     hub: &mut Hub,
     observer: Option<&dyn Observer>,
     actions: Vec<Action>,
-    incoming: Option<(ConnId, usize)>,
+    incoming: Option<(ConnId, &[u8])>,
 ) {
+    let mut accounted = false;
     for action in actions {
         match action {
             Action::Send { conn, bytes, kind } => {
+                accounted |= kind != SendKind::Generated;
                 let Some(slot) = hub.conns.get(&conn) else {
                     continue;
                 };
@@ -390,6 +416,10 @@ fn execute(
                 }
             }
             Action::Event(event) => {
+                accounted |= matches!(
+                    event,
+                    RelayEvent::Dropped { .. } | RelayEvent::Refused { .. }
+                );
                 let Some(o) = observer else {
                     continue;
                 };
@@ -414,7 +444,7 @@ fn execute(
                             to: Party::Relay,
                             session_id: *session_id,
                             frame_type: *type_byte,
-                            len: incoming.map_or(0, |(_, n)| n),
+                            len: incoming.map_or(0, |(_, b)| b.len()),
                             bytes: &[],
                             action: FrameAction::Dropped,
                             reason: Some(reason),
@@ -434,7 +464,9 @@ fn execute(
                             to: Party::Relay,
                             session_id: *session_id,
                             frame_type: *type_byte,
-                            len: incoming.filter(|(c, _)| c == conn).map_or(0, |(_, n)| n),
+                            len: incoming
+                                .filter(|(c, _)| c == conn)
+                                .map_or(0, |(_, b)| b.len()),
                             bytes: &[],
                             action: FrameAction::Refused,
                             reason: Some(code.name()),
@@ -445,6 +477,21 @@ fn execute(
                 o.relay_event(&event);
             }
         }
+    }
+    if let (false, Some((conn, bytes)), Some(o)) = (accounted, incoming, observer) {
+        let (frame_type, session_id) = header_of(bytes);
+        o.frame(&FrameRecord {
+            at: SystemTime::now(),
+            conn,
+            from: hub.conns.get(&conn).map_or(Party::Relay, |s| s.party),
+            to: Party::Relay,
+            session_id,
+            frame_type,
+            len: bytes.len(),
+            bytes: &[],
+            action: FrameAction::Dropped,
+            reason: Some("consumed"),
+        });
     }
 }
 
@@ -579,12 +626,8 @@ impl RelayServer {
                             handle(shared, tcp, peer, permit).await;
                         });
                     }
-                    Err(e) if is_transient(&e) => {
-                        // Out of file descriptors and the like: back off a little.
-                        tracing::warn!(event = "accept_error", error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
                     Err(e) => {
+                        // Out of file descriptors and the like: log, back off a little, go on.
                         tracing::warn!(event = "accept_error", error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
@@ -614,17 +657,10 @@ impl RelayServer {
         }
         conns.abort_all();
         background.abort_all();
+        // Connections that never answered: dropping their queues ends their writers.
+        shared.hub().conns.clear();
         Ok(())
     }
-}
-
-fn is_transient(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::Interrupted
-    )
 }
 
 /// How often `tick` runs: a quarter of the shortest timer, between 10 ms and 1 s.
@@ -673,15 +709,18 @@ enum Verdict {
     Refused { status: u16, reason: &'static str },
 }
 
-/// The token of an upgrade request: `Authorization: Bearer` first, else `?token=`.
+/// The token of an upgrade request: `Authorization: Bearer` first, else `?token=` (an
+/// `Authorization` header of another scheme is ignored).
 fn token_of(req: &Request) -> Option<&str> {
-    if let Some(v) = req.headers().get(http::header::AUTHORIZATION) {
-        let v = v.to_str().ok()?;
-        let (scheme, rest) = v.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| rest.trim())
-            .filter(|t| !t.is_empty());
+    let bearer = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    if let Some(t) = bearer {
+        return Some(t).filter(|t| !t.is_empty());
     }
     req.uri()
         .query()?
@@ -921,7 +960,7 @@ async fn connection<S>(
                         continue;
                     }
                     let actions = hub.core.on_message(conn, &bytes, now);
-                    execute(&mut hub, shared.observer.as_deref(), actions, Some((conn, bytes.len())));
+                    execute(&mut hub, shared.observer.as_deref(), actions, Some((conn, &bytes)));
                 }
                 Some(Ok(Message::Text(_))) => {
                     let now = shared.now();

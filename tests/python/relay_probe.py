@@ -3,7 +3,7 @@
 Usage: relay_probe.py URL < tokens.json
 
 tokens.json: {"did": DAEMON_ID, "daemon": TOKEN, "offline": {"sid": N, "token": TOKEN},
-              "clients": [{"sid": N, "token": TOKEN}, ...]}  (at least 8 client tokens for DID)
+              "clients": [{"sid": N, "token": TOKEN}, ...]}  (at least 9 client tokens for DID)
 
 Builds SBRP frames with its own 13-byte header encoder (type u8, length u32 BE, session id u64
 BE), sends them through the relay and checks each reply byte for byte: exact Control frames
@@ -32,6 +32,7 @@ INVALID_FRAME_TYPE = 0x0403
 INVALID_SESSION_ID = 0x0404
 DISALLOWED_SENDER = 0x0405
 SESSION_ENDED = 0x1003
+SESSION_PAUSED = 0x1001
 
 checks = 0
 failures = []
@@ -190,7 +191,13 @@ async def main():
     await expect(ws, control(cfg["offline"]["sid"], DAEMON_OFFLINE), "daemon offline")
     await expect_close(ws, 1000, "after daemon_offline")
 
+    # 8. The daemon goes away: its client hears session_paused with its sid (not terminal).
+    ws, sid = await client(8)
     await daemon.close()
+    await expect(ws, control(sid, SESSION_PAUSED), "daemon disconnected")
+    check(await sync(ws, "client after session_paused") == [], "client still open while paused")
+    await ws.close()
+
     print(json.dumps({"checks": checks, "failures": failures}), flush=True)
     sys.exit(1 if failures else 0)
 
