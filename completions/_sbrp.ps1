@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
             [CompletionResult]::new('decode', 'decode', [CompletionResultType]::ParameterValue, 'Decode a capture of SBRP frames, and decrypt it given the keys')
             [CompletionResult]::new('peer', 'peer', [CompletionResultType]::ParameterValue, 'A known-good SBRP echo daemon and test client for live interoperability tests')
+            [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Run an SBRP relay: authenticate, pair daemons and clients, forward their frames')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure handshakes, AEAD, framing and the streaming decoder')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -242,7 +243,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Serve TCP connections on HOST:PORT instead of stdin/stdout (port 0 picks one; the address is printed on stderr)')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'With --listen: the most connections served at once (more are closed at once)')
             [CompletionResult]::new('--max-sessions', '--max-sessions', [CompletionResultType]::ParameterName, 'The most sessions one connection may hold; a HandshakeInit for a new session beyond it gets no accept (it is logged and counted)')
-            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection that sent nothing for this long (0: never)')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection that sent nothing for this long (0: never); with --relay, then reconnect')
             [CompletionResult]::new('--handshake-rate', '--handshake-rate', [CompletionResultType]::ParameterName, 'Handshakes answered per second on one connection, with a burst of as many (0: no limit); a HandshakeInit over the budget is refused at once, never queued')
             [CompletionResult]::new('--relay', '--relay', [CompletionResultType]::ParameterName, 'Talk through the relay at ws[s]://HOST[:PORT][/PATH] (one SBRP frame per WebSocket message; needs a token)')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the relay token from FILE (re-read at every connection attempt) [env: SBRP_TOKEN holds the token itself]')
@@ -255,6 +256,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text')
             [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'With --relay: end when the presence connection ends instead of reconnecting')
+            [CompletionResult]::new('--resumable', '--resumable', [CompletionResultType]::ParameterName, 'With --relay: keep the established sessions (keys, counters, replay windows) across a reconnect and resume them (Signal ready), for up to 30 s; the token needs scope session:resume (sbrp token mint --scp session:resume)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -310,6 +312,33 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;peer;help;help' {
             break
         }
+        'sbrp;relay' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on; port 0 picks a free one (the ready line says which)')
+            [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'The JWKS (JSON Web Key Set) tokens are verified with; re-read when it changes')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'The issuer tokens must name (`iss`) [default: any issuer]')
+            [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Serve wss:// with this PEM certificate chain (needs --tls-key)')
+            [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'The PEM private key of --tls-cert (mode 0600)')
+            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'R2: seconds a paused session waits for its daemon')
+            [CompletionResult]::new('--ping-interval', '--ping-interval', [CompletionResultType]::ParameterName, 'R3: seconds between the relay''s Pings to each endpoint')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'R3: an endpoint silent this many seconds is closed with 1001')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'R4: frames per second per connection')
+            [CompletionResult]::new('--burst', '--burst', [CompletionResultType]::ParameterName, 'R4: token-bucket size (frames a connection may send at once)')
+            [CompletionResult]::new('--max-queue', '--max-queue', [CompletionResultType]::ParameterName, 'R5: unsent bytes per connection before `backpressure` and close 1013')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Open connections at most (HTTP 503 beyond)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The log on stderr: one line per event')
+            [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a free one (the --json ready line says which)')
+            [CompletionResult]::new('--capture', '--capture', [CompletionResultType]::ParameterName, 'Write every frame the relay sends to FILE as a raw SBRP stream, for `sbrp decode` (created new, mode 0600)')
+            [CompletionResult]::new('--capture-log', '--capture-log', [CompletionResultType]::ParameterName, 'Write one JSON line per frame handled and per connection to FILE (schema sbrp.relay-capture-log/1; created new, mode 0600)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--dev', '--dev', [CompletionResultType]::ParameterName, 'A local deployment to try: listen on 127.0.0.1, make a throwaway issuer key, JWKS and daemon identity in a fresh private directory, print the commands that use them')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an existing --capture or --capture-log file')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the ready line as JSON (schema sbrp.relay-ready/1)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'sbrp;token' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -351,7 +380,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;token;inspect' {
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the token (`-` for stdin)')
             [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'Also check the signature against this JWKS file (step 4)')
-            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (step 6 is skipped without it)')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)')
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Relay region (step 13 is skipped without it)')
             [CompletionResult]::new('--at', '--at', [CompletionResultType]::ParameterName, 'Check as if the clock read this time, Unix seconds [default: now]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
@@ -365,8 +394,8 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;token;verify' {
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'File holding the token (`-` for stdin)')
             [CompletionResult]::new('--jwks', '--jwks', [CompletionResultType]::ParameterName, 'JWKS file with the issuer''s public keys (`sbrp token jwks` writes one)')
-            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)')
             [CompletionResult]::new('--aud', '--aud', [CompletionResultType]::ParameterName, 'Required audience')
+            [CompletionResult]::new('--iss', '--iss', [CompletionResultType]::ParameterName, 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)')
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Relay region (step 13 is skipped without it)')
             [CompletionResult]::new('--at', '--at', [CompletionResultType]::ParameterName, 'Check as if the clock read this time, Unix seconds [default: now]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
@@ -445,6 +474,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('pin', 'pin', [CompletionResultType]::ParameterValue, 'Manage the TOFU pin file (daemon id -> pinned identity key)')
             [CompletionResult]::new('decode', 'decode', [CompletionResultType]::ParameterValue, 'Decode a capture of SBRP frames, and decrypt it given the keys')
             [CompletionResult]::new('peer', 'peer', [CompletionResultType]::ParameterValue, 'A known-good SBRP echo daemon and test client for live interoperability tests')
+            [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Run an SBRP relay: authenticate, pair daemons and clients, forward their frames')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS')
             [CompletionResult]::new('bench', 'bench', [CompletionResultType]::ParameterValue, 'Measure handshakes, AEAD, framing and the streaming decoder')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -503,6 +533,9 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;help;peer;client' {
+            break
+        }
+        'sbrp;help;relay' {
             break
         }
         'sbrp;help;token' {

@@ -46,6 +46,9 @@ _sbrp() {
             sbrp,pubkey)
                 cmd="sbrp__subcmd__pubkey"
                 ;;
+            sbrp,relay)
+                cmd="sbrp__subcmd__relay"
+                ;;
             sbrp,selftest)
                 cmd="sbrp__subcmd__selftest"
                 ;;
@@ -81,6 +84,9 @@ _sbrp() {
                 ;;
             sbrp__subcmd__help,pubkey)
                 cmd="sbrp__subcmd__help__subcmd__pubkey"
+                ;;
+            sbrp__subcmd__help,relay)
+                cmd="sbrp__subcmd__help__subcmd__relay"
                 ;;
             sbrp__subcmd__help,selftest)
                 cmd="sbrp__subcmd__help__subcmd__selftest"
@@ -221,7 +227,7 @@ _sbrp() {
 
     case "${cmd}" in
         sbrp)
-            opts="-h -V --color --help --version selftest keygen pubkey fingerprint pin decode peer token bench completions man help"
+            opts="-h -V --color --help --version selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -351,7 +357,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__help)
-            opts="selftest keygen pubkey fingerprint pin decode peer token bench completions man help"
+            opts="selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -616,6 +622,20 @@ _sbrp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sbrp__subcmd__help__subcmd__relay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sbrp__subcmd__help__subcmd__selftest)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -731,7 +751,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__man)
-            opts="-h -V --json --color --help --version selftest keygen pubkey fingerprint pin add replace check list show remove decode peer daemon client token mint inspect verify jwks bench completions man"
+            opts="-h -V --json --color --help --version selftest keygen pubkey fingerprint pin add replace check list show remove decode peer daemon client relay token mint inspect verify jwks bench completions man"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -861,7 +881,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__peer__subcmd__daemon)
-            opts="-q -h -V --key --daemon-id --listen --raw --json --max-connections --max-sessions --idle-timeout --handshake-rate --relay --token-file --token --auth --ca --once --handshake-timeout --keylog --quiet --color --help --version"
+            opts="-q -h -V --key --daemon-id --listen --raw --json --max-connections --max-sessions --idle-timeout --handshake-rate --relay --token-file --token --auth --ca --once --resumable --handshake-timeout --keylog --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1318,6 +1338,88 @@ _sbrp() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sbrp__subcmd__relay)
+            opts="-h -V --listen --jwks --iss --tls-cert --tls-key --grace --ping-interval --idle-timeout --rate --burst --max-queue --max-connections --log-format --dev --metrics --capture --capture-log --force --json --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jwks)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --iss)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --burst)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-queue)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capture-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sbrp__subcmd__selftest)
             opts="-h -V --json --keylog --capture --force --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1581,7 +1683,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__token__subcmd__verify)
-            opts="-h -V --token-file --jwks --iss --aud --region --at --json --color --help --version"
+            opts="-h -V --token-file --jwks --aud --iss --region --at --json --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1595,11 +1697,11 @@ _sbrp() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --iss)
+                --aud)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --aud)
+                --iss)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -30,6 +30,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand decode 'Decode a capture of SBRP frames, and decrypt it given the keys'
             cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
+            cand relay 'Run an SBRP relay: authenticate, pair daemons and clients, forward their frames'
             cand token 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS'
             cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
             cand completions 'Print a shell completion script'
@@ -217,7 +218,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --listen 'Serve TCP connections on HOST:PORT instead of stdin/stdout (port 0 picks one; the address is printed on stderr)'
             cand --max-connections 'With --listen: the most connections served at once (more are closed at once)'
             cand --max-sessions 'The most sessions one connection may hold; a HandshakeInit for a new session beyond it gets no accept (it is logged and counted)'
-            cand --idle-timeout 'Close a connection that sent nothing for this long (0: never)'
+            cand --idle-timeout 'Close a connection that sent nothing for this long (0: never); with --relay, then reconnect'
             cand --handshake-rate 'Handshakes answered per second on one connection, with a burst of as many (0: no limit); a HandshakeInit over the budget is refused at once, never queued'
             cand --relay 'Talk through the relay at ws[s]://HOST[:PORT][/PATH] (one SBRP frame per WebSocket message; needs a token)'
             cand --token-file 'Read the relay token from FILE (re-read at every connection attempt) [env: SBRP_TOKEN holds the token itself]'
@@ -230,6 +231,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --raw 'Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)'
             cand --json 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text'
             cand --once 'With --relay: end when the presence connection ends instead of reconnecting'
+            cand --resumable 'With --relay: keep the established sessions (keys, counters, replay windows) across a reconnect and resume them (Signal ready), for up to 30 s; the token needs scope session:resume (sbrp token mint --scp session:resume)'
             cand -q 'Print only errors on stderr'
             cand --quiet 'Print only errors on stderr'
             cand -h 'Print help (see more with ''--help'')'
@@ -279,6 +281,32 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         }
         &'sbrp;peer;help;help'= {
         }
+        &'sbrp;relay'= {
+            cand --listen 'Address to listen on; port 0 picks a free one (the ready line says which)'
+            cand --jwks 'The JWKS (JSON Web Key Set) tokens are verified with; re-read when it changes'
+            cand --iss 'The issuer tokens must name (`iss`) [default: any issuer]'
+            cand --tls-cert 'Serve wss:// with this PEM certificate chain (needs --tls-key)'
+            cand --tls-key 'The PEM private key of --tls-cert (mode 0600)'
+            cand --grace 'R2: seconds a paused session waits for its daemon'
+            cand --ping-interval 'R3: seconds between the relay''s Pings to each endpoint'
+            cand --idle-timeout 'R3: an endpoint silent this many seconds is closed with 1001'
+            cand --rate 'R4: frames per second per connection'
+            cand --burst 'R4: token-bucket size (frames a connection may send at once)'
+            cand --max-queue 'R5: unsent bytes per connection before `backpressure` and close 1013'
+            cand --max-connections 'Open connections at most (HTTP 503 beyond)'
+            cand --log-format 'The log on stderr: one line per event'
+            cand --metrics 'Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a free one (the --json ready line says which)'
+            cand --capture 'Write every frame the relay sends to FILE as a raw SBRP stream, for `sbrp decode` (created new, mode 0600)'
+            cand --capture-log 'Write one JSON line per frame handled and per connection to FILE (schema sbrp.relay-capture-log/1; created new, mode 0600)'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --dev 'A local deployment to try: listen on 127.0.0.1, make a throwaway issuer key, JWKS and daemon identity in a fresh private directory, print the commands that use them'
+            cand --force 'Replace an existing --capture or --capture-log file'
+            cand --json 'Print the ready line as JSON (schema sbrp.relay-ready/1)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'sbrp;token'= {
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand -h 'Print help (see more with ''--help'')'
@@ -318,7 +346,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;token;inspect'= {
             cand --token-file 'File holding the token (`-` for stdin)'
             cand --jwks 'Also check the signature against this JWKS file (step 4)'
-            cand --iss 'Expected issuer (step 6 is skipped without it)'
+            cand --iss 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)'
             cand --region 'Relay region (step 13 is skipped without it)'
             cand --at 'Check as if the clock read this time, Unix seconds [default: now]'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
@@ -331,8 +359,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;token;verify'= {
             cand --token-file 'File holding the token (`-` for stdin)'
             cand --jwks 'JWKS file with the issuer''s public keys (`sbrp token jwks` writes one)'
-            cand --iss 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)'
             cand --aud 'Required audience'
+            cand --iss 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)'
             cand --region 'Relay region (step 13 is skipped without it)'
             cand --at 'Check as if the clock read this time, Unix seconds [default: now]'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
@@ -400,6 +428,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand pin 'Manage the TOFU pin file (daemon id -> pinned identity key)'
             cand decode 'Decode a capture of SBRP frames, and decrypt it given the keys'
             cand peer 'A known-good SBRP echo daemon and test client for live interoperability tests'
+            cand relay 'Run an SBRP relay: authenticate, pair daemons and clients, forward their frames'
             cand token 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS'
             cand bench 'Measure handshakes, AEAD, framing and the streaming decoder'
             cand completions 'Print a shell completion script'
@@ -443,6 +472,8 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;help;peer;daemon'= {
         }
         &'sbrp;help;peer;client'= {
+        }
+        &'sbrp;help;relay'= {
         }
         &'sbrp;help;token'= {
             cand mint 'Sign a relay token with an Ed25519 key file'

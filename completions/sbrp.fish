@@ -36,6 +36,7 @@ complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "fingerprint" -d 'Print th
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
+complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "relay" -d 'Run an SBRP relay: authenticate, pair daemons and clients, forward their frames'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "token" -d 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
 complete -c sbrp -n "__fish_sbrp_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -192,7 +193,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l listen -d 'Serve TCP connections on HOST:PORT instead of stdin/stdout (port 0 picks one; the address is printed on stderr)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l max-connections -d 'With --listen: the most connections served at once (more are closed at once)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l max-sessions -d 'The most sessions one connection may hold; a HandshakeInit for a new session beyond it gets no accept (it is logged and counted)' -r
-complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l idle-timeout -d 'Close a connection that sent nothing for this long (0: never)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l idle-timeout -d 'Close a connection that sent nothing for this long (0: never); with --relay, then reconnect' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l handshake-rate -d 'Handshakes answered per second on one connection, with a burst of as many (0: no limit); a HandshakeInit over the budget is refused at once, never queued' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l relay -d 'Talk through the relay at ws[s]://HOST[:PORT][/PATH] (one SBRP frame per WebSocket message; needs a token)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l token-file -d 'Read the relay token from FILE (re-read at every connection attempt) [env: SBRP_TOKEN holds the token itself]' -r -F
@@ -208,6 +209,7 @@ never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l raw -d 'Echo bare SBRP Data payloads instead of speaking SBP and RPC (for SBRP-only peers)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l json -d 'Log events on stderr as JSON lines (schema sbrp.peer-daemon/1) instead of text'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l once -d 'With --relay: end when the presence connection ends instead of reconnecting'
+complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -l resumable -d 'With --relay: keep the established sessions (keys, counters, replay windows) across a reconnect and resume them (Signal ready), for up to 30 s; the token needs scope session:resume (sbrp token mint --scp session:resume)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s q -l quiet -d 'Print only errors on stderr'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from daemon" -s V -l version -d 'Print version'
@@ -245,6 +247,31 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "daemon" -d 'Run a daemon (SBP and RPC, or a bare echo with --raw) on stdin/stdout or on TCP (`--listen`)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "client" -d 'Open a session and check the daemon: RPC echo calls or --call (bare echoes with --raw)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand peer; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l listen -d 'Address to listen on; port 0 picks a free one (the ready line says which)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l jwks -d 'The JWKS (JSON Web Key Set) tokens are verified with; re-read when it changes' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l iss -d 'The issuer tokens must name (`iss`) [default: any issuer]' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l tls-cert -d 'Serve wss:// with this PEM certificate chain (needs --tls-key)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l tls-key -d 'The PEM private key of --tls-cert (mode 0600)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l grace -d 'R2: seconds a paused session waits for its daemon' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l ping-interval -d 'R3: seconds between the relay\'s Pings to each endpoint' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l idle-timeout -d 'R3: an endpoint silent this many seconds is closed with 1001' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l rate -d 'R4: frames per second per connection' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l burst -d 'R4: token-bucket size (frames a connection may send at once)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-queue -d 'R5: unsent bytes per connection before `backpressure` and close 1013' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-connections -d 'Open connections at most (HTTP 503 beyond)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l log-format -d 'The log on stderr: one line per event' -r -f -a "text\t'One human-readable line per event'
+json\t'One JSON object per event'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l metrics -d 'Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a free one (the --json ready line says which)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l capture -d 'Write every frame the relay sends to FILE as a raw SBRP stream, for `sbrp decode` (created new, mode 0600)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l capture-log -d 'Write one JSON line per frame handled and per connection to FILE (schema sbrp.relay-capture-log/1; created new, mode 0600)' -r -F
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l dev -d 'A local deployment to try: listen on 127.0.0.1, make a throwaway issuer key, JWKS and daemon identity in a fresh private directory, print the commands that use them'
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l force -d 'Replace an existing --capture or --capture-log file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l json -d 'Print the ready line as JSON (schema sbrp.relay-ready/1)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and not __fish_seen_subcommand_from mint inspect verify jwks help" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -279,7 +306,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcomm
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from mint" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l token-file -d 'File holding the token (`-` for stdin)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l jwks -d 'Also check the signature against this JWKS file (step 4)' -r -F
-complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l iss -d 'Expected issuer (step 6 is skipped without it)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l iss -d 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l region -d 'Relay region (step 13 is skipped without it)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l at -d 'Check as if the clock read this time, Unix seconds [default: now]' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
@@ -290,8 +317,8 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcomm
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from inspect" -s V -l version -d 'Print version'
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l token-file -d 'File holding the token (`-` for stdin)' -r -F
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l jwks -d 'JWKS file with the issuer\'s public keys (`sbrp token jwks` writes one)' -r -F
-complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l iss -d 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l aud -d 'Required audience' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l iss -d 'Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l region -d 'Relay region (step 13 is skipped without it)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l at -d 'Check as if the clock read this time, Unix seconds [default: now]' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from verify" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
@@ -330,18 +357,19 @@ never\t'Never colour'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -l json -d 'Print {"schema": "sbrp.man/1", "page", "roff"} instead of the bare page'
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sbrp -n "__fish_sbrp_using_subcommand man" -s V -l version -d 'Print version'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "pubkey" -d 'Print the public key of a secret key file'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "token" -d 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "man" -d 'Print the manual page (roff)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer token bench completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "selftest" -d 'Run a complete SBRP session in memory and check every defence (exit 0 only if all pass)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "keygen" -d 'Generate a new Ed25519 daemon identity (PKCS#8 PEM by default, mode 0600)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "pubkey" -d 'Print the public key of a secret key file'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "fingerprint" -d 'Print the fingerprint or randomart of a public or secret key, or compare fingerprints'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "pin" -d 'Manage the TOFU pin file (daemon id -> pinned identity key)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "decode" -d 'Decode a capture of SBRP frames, and decrypt it given the keys'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "peer" -d 'A known-good SBRP echo daemon and test client for live interoperability tests'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "relay" -d 'Run an SBRP relay: authenticate, pair daemons and clients, forward their frames'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "token" -d 'Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "bench" -d 'Measure handshakes, AEAD, framing and the streaming decoder'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "man" -d 'Print the manual page (roff)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and not __fish_seen_subcommand_from selftest keygen pubkey fingerprint pin decode peer relay token bench completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "add" -d 'Pin a daemon\'s identity key (the same key again is a no-op; another key is refused, exit 4)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "replace" -d 'Approve a key change: replace the pinned key of a daemon (asks unless --yes)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from pin" -f -a "check" -d 'Check a presented key against the pin: 0 match, 3 not pinned (strict), 4 changed'

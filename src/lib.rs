@@ -23,7 +23,8 @@
 //! | `relay_client` | (feature `relay-client`) daemons and clients on a relay over WebSocket: connect, reconnect with backoff, token sources, wss |
 //! | [`token`] | relay tokens (EdDSA JWTs): claims, JWKS, the 16 validation steps, minting |
 //! | [`ws`] | one frame per WebSocket message: size limit, text refusal, R6 close codes |
-//! | [`relay`] | the relay's routing core (sans-I/O, feature `relay`): session state machine, frame authority, limits |
+//! | [`relay`] | (feature `relay`) the relay: its sans-I/O routing core (session state machine, frame authority, limits), the tokio server, metrics and captures |
+//! | [`utc`] | UTC calendar dates for the timestamps sbrp writes (time passed in) |
 //!
 //! ```
 //! use sbrp::{ClientHandshake, Daemon, IdentityKeyPair, SessionId};
@@ -63,6 +64,7 @@ pub mod sbp;
 pub mod session;
 pub mod stream;
 pub mod token;
+pub mod utc;
 pub mod ws;
 
 pub use error::{Category, ControlCode, ErrorCode, RngError};

@@ -10,7 +10,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::cli::output::{ColorChoice, Output};
 
 /// Sideband Relay Protocol (SBRP v1) tools: selftest, identity keys, fingerprints, the TOFU pin
-/// file, a frame dissector, a test peer and benchmarks.
+/// file, a frame dissector, a test peer, a relay and benchmarks.
 #[derive(Debug, Parser)]
 #[command(
     name = "sbrp",
@@ -47,6 +47,9 @@ enum Command {
     Decode(cli::decode::Args),
     /// A known-good SBRP echo daemon and test client for live interoperability tests
     Peer(cli::peer::Args),
+    /// Run an SBRP relay: authenticate, pair daemons and clients, forward their frames
+    #[cfg(feature = "relay")]
+    Relay(cli::relay::Args),
     /// Mint, inspect and verify relay tokens (EdDSA JWTs), and print JWKS
     Token(cli::token::Args),
     /// Measure handshakes, AEAD, framing and the streaming decoder
@@ -82,6 +85,8 @@ fn main() -> std::process::ExitCode {
         Command::Peer(args) => cli::peer::run(&out, args),
         Command::Bench(args) => cli::bench::run(&out, args),
         Command::Token(args) => cli::token::run(&out, args),
+        #[cfg(feature = "relay")]
+        Command::Relay(args) => cli::relay::run(&out, args),
     };
     out.finish_json(result, json_command.as_deref())
 }

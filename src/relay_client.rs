@@ -162,7 +162,7 @@ impl RelayConfig {
         if self.secure { "wss" } else { "ws" }
     }
 
-    /// HOST[:PORT].
+    /// `HOST[:PORT]`.
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -174,20 +174,58 @@ impl RelayConfig {
             .map_or(self.url.clone(), |(u, _)| u.to_owned())
     }
 
-    fn request(&self, token: &Token) -> Result<http::Request<()>, ConnectError> {
-        let url = match self.auth {
+    /// The URL as requested, for logs: with the query, and `token=<redacted>` where the token
+    /// goes in query mode (never the token itself).
+    pub fn logged_url(&self) -> String {
+        let base = self.with_path();
+        match self.auth {
             Auth::Query => {
-                let sep = if self.url.contains('?') { '&' } else { '?' };
-                // JWTs are base64url and dots: nothing to percent-encode.
-                format!("{}{sep}token={}", self.url, token.expose())
+                let sep = if base.contains('?') { '&' } else { '?' };
+                format!("{base}{sep}token=<redacted>")
             }
-            Auth::Header => self.url.clone(),
+            Auth::Header => base,
+        }
+    }
+
+    /// The URL with an empty path written as `/` (`ws://h:1?q` → `ws://h:1/?q`): the
+    /// request line needs a path, and without one a relay sees an invalid request target.
+    fn with_path(&self) -> String {
+        let scheme = if self.secure { "wss://" } else { "ws://" };
+        let rest = &self.url[scheme.len()..];
+        let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if rest[host_end..].starts_with('/') {
+            self.url.clone()
+        } else {
+            format!("{scheme}{}/{}", &rest[..host_end], &rest[host_end..])
+        }
+    }
+
+    fn request(&self, token: &Token) -> Result<http::Request<()>, ConnectError> {
+        // The URL with the token is a secret too: built in a buffer wiped when dropped (the
+        // parsed request keeps its own copy, dropped when the upgrade is done).
+        let base = self.with_path();
+        let url: zeroize::Zeroizing<String> = match self.auth {
+            Auth::Query => {
+                let sep = if base.contains('?') { '&' } else { '?' };
+                // JWTs are base64url and dots: nothing to percent-encode.
+                let mut u = zeroize::Zeroizing::new(String::with_capacity(
+                    base.len() + 8 + token.expose().len(),
+                ));
+                u.push_str(&base);
+                u.push(sep);
+                u.push_str("token=");
+                u.push_str(token.expose());
+                u
+            }
+            Auth::Header => zeroize::Zeroizing::new(base),
         };
         let mut req = url
+            .as_str()
             .into_client_request()
             .map_err(|e| ConnectError::Url(redact(&e.to_string(), token)))?;
         if self.auth == Auth::Header {
-            let mut v = http::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            let bearer = zeroize::Zeroizing::new(format!("Bearer {}", token.expose()));
+            let mut v = http::HeaderValue::from_str(&bearer)
                 .map_err(|_| ConnectError::Token("the token is not valid header text".into()))?;
             v.set_sensitive(true);
             req.headers_mut().insert(http::header::AUTHORIZATION, v);
@@ -349,6 +387,14 @@ pub async fn connect(config: &RelayConfig, token: &Token) -> Result<Connection, 
         Err(tungstenite::Error::Http(resp)) => Err(ConnectError::Refused {
             status: resp.status().as_u16(),
         }),
+        #[cfg(feature = "tls")]
+        Err(tungstenite::Error::Io(e))
+            if e.get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+        {
+            // rustls reports a bad certificate through the I/O error.
+            Err(ConnectError::Tls(format!("{}: {e}", config.host)))
+        }
         Err(tungstenite::Error::Io(e)) => Err(ConnectError::Io(format!("{}: {e}", config.host))),
         Err(tungstenite::Error::Tls(e)) => Err(ConnectError::Tls(e.to_string())),
         Err(e) => Err(ConnectError::WebSocket(redact(&e.to_string(), token))),
@@ -373,6 +419,9 @@ pub enum RecvError {
     /// The connection failed.
     #[error("the connection failed: {0}")]
     Io(String),
+    /// Nothing arrived for the idle limit; we closed with 1001.
+    #[error("nothing arrived for {} s (idle timeout); closed", .0.as_secs_f64())]
+    Idle(Duration),
 }
 
 impl RecvError {
@@ -381,6 +430,20 @@ impl RecvError {
         match self {
             Self::Framing(e) => Some(e.code()),
             _ => None,
+        }
+    }
+
+    /// Whether SBRP's one-frame-per-binary-message framing broke, either way: the peer sent a
+    /// text, oversized or not-one-frame message (we closed with 1003/1009/1002), or the relay
+    /// closed with 1003 (it got a text message) or 1009 (too big) or 1002 (not one frame).
+    pub fn is_framing(&self) -> bool {
+        match self {
+            Self::Framing(_) => true,
+            Self::Closed { code, .. } => matches!(
+                *code,
+                close::UNSUPPORTED_DATA | close::MESSAGE_TOO_BIG | close::PROTOCOL_ERROR
+            ),
+            _ => false,
         }
     }
 }
@@ -407,7 +470,7 @@ impl Connection {
         self.transport
     }
 
-    /// HOST[:PORT] of the relay.
+    /// `HOST[:PORT]` of the relay.
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -538,22 +601,7 @@ fn random_unit() -> f64 {
     f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX)
 }
 
-/// What a daemon does with each session's messages: the seam where SBP/RPC or raw echo plugs
-/// in. Any `FnMut(SessionId, Vec<u8>) -> Vec<Vec<u8>>` is one (returns the replies).
-pub trait SessionHandler: Send {
-    /// A session opened.
-    fn opened(&mut self, _sid: SessionId) {}
-    /// A decrypted message; returns the plaintexts to send back on that session.
-    fn message(&mut self, sid: SessionId, data: Vec<u8>) -> Vec<Vec<u8>>;
-    /// A session ended.
-    fn ended(&mut self, _sid: SessionId, _reason: &EndReason) {}
-}
-
-impl<F: FnMut(SessionId, Vec<u8>) -> Vec<Vec<u8>> + Send> SessionHandler for F {
-    fn message(&mut self, sid: SessionId, data: Vec<u8>) -> Vec<Vec<u8>> {
-        self(sid, data)
-    }
-}
+pub use crate::endpoint::SessionHandler;
 
 /// What a [`RelayDaemon`] reports (for logs).
 #[derive(Debug)]
@@ -568,8 +616,12 @@ pub enum DaemonEvent<'a> {
     Connected {
         /// `ws` or `wss`.
         transport: &'static str,
-        /// HOST[:PORT].
+        /// `HOST[:PORT]`.
         host: &'a str,
+        /// The attempt (from 1).
+        attempt: u64,
+        /// Sessions kept from the last connection, about to be signalled (resumable only).
+        kept: usize,
     },
     /// An attempt failed.
     ConnectFailed(&'a ConnectError),
@@ -580,7 +632,8 @@ pub enum DaemonEvent<'a> {
         /// The delay.
         delay: Duration,
     },
-    /// Something happened to a session (never [`Event::Message`]: see `Received`).
+    /// Something happened to a session (never [`Event::Message`], [`Event::Delivered`] or
+    /// [`Event::ReplyFailed`]: see `Received` and `ReplyFailed`).
     Session(&'a Event),
     /// A message of `len` bytes arrived for `sid` (its plaintext went to the handler).
     Received {
@@ -611,6 +664,16 @@ pub enum DaemonError {
 
 /// A daemon on a relay: one presence connection, every session multiplexed on it.
 ///
+/// The table's [`Limits`](crate::endpoint::Limits) apply: `max_sessions` and the handshake
+/// budget per connection, and `idle_timeout` on the presence connection (a relay pings every
+/// 20 s, R3, so only a dead relay goes silent that long; the daemon reconnects).
+///
+/// With [`RelayDaemon::resumable`] (the token must carry scope `session:resume`) a dropped
+/// connection keeps the established sessions ([`SessionTable::suspend`]); after reconnecting
+/// the daemon sends `Signal(ready)` for each kept session and `Signal(close, state_lost)` for
+/// any it cannot restore, before handling any frame. Bound: at most `max_sessions`, for at
+/// most `resume_window`.
+///
 /// ```no_run
 /// use sbrp::relay_client::{RelayConfig, RelayDaemon, TokenSource};
 /// use sbrp::{Daemon, IdentityKeyPair};
@@ -629,23 +692,25 @@ pub struct RelayDaemon {
     tokens: TokenSource,
     table: SessionTable,
     once: bool,
+    resumable: bool,
     backoff: Backoff,
 }
 
 impl RelayDaemon {
-    /// A daemon for `daemon` on the relay of `config`, with tokens from `tokens`, holding at
-    /// most [`crate::endpoint::DEFAULT_MAX_SESSIONS`] sessions.
+    /// A daemon for `daemon` on the relay of `config`, with tokens from `tokens`, with the
+    /// default [`Limits`](crate::endpoint::Limits).
     pub fn new(config: RelayConfig, tokens: TokenSource, daemon: Daemon) -> Self {
         Self {
             config,
             tokens,
-            table: SessionTable::new(daemon, crate::endpoint::DEFAULT_MAX_SESSIONS),
+            table: SessionTable::with_limits(daemon, crate::endpoint::Limits::default()),
             once: false,
+            resumable: false,
             backoff: Backoff::default(),
         }
     }
 
-    /// Uses `table` (for a custom `max_sessions` or a key observer).
+    /// Uses `table` (for other limits or a key observer).
     pub fn with_table(mut self, table: SessionTable) -> Self {
         self.table = table;
         self
@@ -657,6 +722,13 @@ impl RelayDaemon {
         self
     }
 
+    /// Keep sessions across reconnects and signal them (needs a token with scope
+    /// `session:resume`; without it the relay expires them anyway).
+    pub fn resumable(mut self, resumable: bool) -> Self {
+        self.resumable = resumable;
+        self
+    }
+
     /// Replaces the backoff (tests use short delays).
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
@@ -665,17 +737,35 @@ impl RelayDaemon {
 
     /// Runs until cancelled (or, with `once`, until the connection ends).
     pub async fn run(
+        self,
+        handler: impl SessionHandler,
+        log: impl FnMut(&DaemonEvent<'_>),
+    ) -> Result<(), DaemonError> {
+        self.run_until(handler, log, std::future::pending()).await
+    }
+
+    /// Like [`RelayDaemon::run`], until `shutdown` resolves: then the presence connection is
+    /// closed with 1001 (going away) and `Ok(())` returned.
+    pub async fn run_until(
         mut self,
         mut handler: impl SessionHandler,
         mut log: impl FnMut(&DaemonEvent<'_>),
+        shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), DaemonError> {
+        let mut shutdown = std::pin::pin!(shutdown);
         let mut attempt = 0u64;
         loop {
             attempt += 1;
             log(&DaemonEvent::Connecting { attempt });
-            let conn = match self.tokens.fetch() {
-                Ok(token) => connect(&self.config, &token).await,
-                Err(e) => Err(e),
+            let attempt_conn = async {
+                match self.tokens.fetch() {
+                    Ok(token) => connect(&self.config, &token).await,
+                    Err(e) => Err(e),
+                }
+            };
+            let conn = tokio::select! {
+                c = attempt_conn => c,
+                () = &mut shutdown => return Ok(()),
             };
             match conn {
                 Ok(mut conn) => {
@@ -683,15 +773,41 @@ impl RelayDaemon {
                     log(&DaemonEvent::Connected {
                         transport: conn.transport(),
                         host: conn.host(),
+                        attempt,
+                        kept: if self.table.is_suspended() {
+                            self.table.len()
+                        } else {
+                            0
+                        },
                     });
-                    let end = serve(&mut conn, &mut self.table, &mut handler, &mut log).await;
-                    let mut events = Vec::new();
-                    self.table.clear(EndReason::Closed, &mut events);
-                    for e in &events {
-                        if let Event::Ended { sid, reason, .. } = e {
-                            handler.ended(*sid, reason);
+                    let end = match resume(&mut self.table, &mut handler, &mut log, started) {
+                        Some(frames) => send_all(&mut conn, frames).await.err(),
+                        None => None,
+                    };
+                    let end = match end {
+                        Some(e) => e,
+                        None => {
+                            let served = serve(&mut conn, &mut self.table, &mut handler, &mut log);
+                            tokio::select! {
+                                e = served => e,
+                                () = &mut shutdown => {
+                                    conn.close(close::GOING_AWAY, "shutting down").await;
+                                    return Ok(());
+                                }
+                            }
                         }
-                        log(&DaemonEvent::Session(e));
+                    };
+                    if self.resumable && !self.once {
+                        self.table.suspend(Instant::now());
+                    } else {
+                        let mut events = Vec::new();
+                        self.table.clear(EndReason::Closed, &mut events);
+                        for e in &events {
+                            if let Event::Ended { sid, reason, .. } = e {
+                                handler.ended(*sid, reason);
+                            }
+                            log(&DaemonEvent::Session(e));
+                        }
                     }
                     log(&DaemonEvent::Disconnected(&end));
                     self.backoff.connection_lasted(started.elapsed());
@@ -711,9 +827,55 @@ impl RelayDaemon {
             }
             let delay = self.backoff.next_delay(random_unit());
             log(&DaemonEvent::Retrying { delay });
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = &mut shutdown => return Ok(()),
+            }
         }
     }
+}
+
+/// After a reconnect: the Signals for the kept sessions (`None`: nothing kept).
+fn resume(
+    table: &mut SessionTable,
+    handler: &mut impl SessionHandler,
+    log: &mut impl FnMut(&DaemonEvent<'_>),
+    now: Instant,
+) -> Option<Vec<Vec<u8>>> {
+    if !table.is_suspended() {
+        table.touch(now);
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut events = Vec::new();
+    let lost: Vec<SessionId> = table
+        .session_ids()
+        .filter(|sid| !handler.resumable(*sid))
+        .collect();
+    for sid in lost {
+        if table.lose(sid, &mut out) {
+            events.push(Event::Ended {
+                sid,
+                reason: EndReason::StateLost,
+                detail: "state_lost: the handler lost the session's state".into(),
+            });
+        }
+    }
+    table.resume(now, &mut out, &mut events);
+    for e in &events {
+        if let Event::Ended { sid, reason, .. } = e {
+            handler.ended(*sid, reason);
+        }
+        log(&DaemonEvent::Session(e));
+    }
+    Some(out)
+}
+
+async fn send_all(conn: &mut Connection, frames: Vec<Vec<u8>>) -> Result<(), RecvError> {
+    for f in frames {
+        conn.send_frame(f).await?;
+    }
+    Ok(())
 }
 
 async fn serve(
@@ -725,39 +887,32 @@ async fn serve(
     let mut out = Vec::new();
     let mut events = Vec::new();
     loop {
-        let bytes = match conn.recv_frame().await {
+        let got = match table.idle_deadline() {
+            Some(at) => match tokio::time::timeout_at(at.into(), conn.recv_frame()).await {
+                Ok(got) => got,
+                Err(_) => {
+                    conn.close(close::GOING_AWAY, "idle").await;
+                    return RecvError::Idle(table.limits().idle_timeout.unwrap_or_default());
+                }
+            },
+            None => conn.recv_frame().await,
+        };
+        let bytes = match got {
             Ok(b) => b,
             Err(e) => return e,
         };
         let Ok(raw) = RawFrame::decode(&bytes) else {
             continue; // checked by recv_frame
         };
-        table.handle(raw, &mut out, &mut events);
-        for event in events.drain(..) {
-            match event {
-                Event::Message { sid, data } => {
-                    log(&DaemonEvent::Received {
-                        sid,
-                        len: data.len(),
-                    });
-                    for reply in handler.message(sid, data) {
-                        match table.seal(sid, &reply) {
-                            Ok(f) => out.push(f),
-                            Err(e) => log(&DaemonEvent::ReplyFailed {
-                                sid,
-                                error: e.to_string(),
-                            }),
-                        }
-                    }
-                }
-                other => {
-                    match &other {
-                        Event::Opened { sid, .. } => handler.opened(*sid),
-                        Event::Ended { sid, reason, .. } => handler.ended(*sid, reason),
-                        _ => {}
-                    }
-                    log(&DaemonEvent::Session(&other));
-                }
+        table.handle_with(Instant::now(), raw, handler, &mut out, &mut events);
+        for e in events.drain(..) {
+            match e {
+                Event::Delivered { sid, len } => log(&DaemonEvent::Received { sid, len }),
+                Event::ReplyFailed { sid, error } => log(&DaemonEvent::ReplyFailed {
+                    sid,
+                    error: error.to_string(),
+                }),
+                other => log(&DaemonEvent::Session(&other)),
             }
         }
         for f in out.drain(..) {
@@ -1092,11 +1247,29 @@ mod tests {
         let t = Token::new("aaa.bbb.ccc");
         let r = c.request(&t).unwrap();
         assert_eq!(r.uri().query(), Some("region=eu&token=aaa.bbb.ccc"));
+        assert_eq!(
+            c.logged_url(),
+            "wss://relay.example:8443/v1?region=eu&token=<redacted>"
+        );
+        assert!(!format!("{c:?}").contains("aaa.bbb"));
         let mut h = RelayConfig::new("ws://127.0.0.1:1").unwrap();
         h.auth = Auth::Header;
         let r = h.request(&t).unwrap();
         assert_eq!(r.headers()["authorization"], "Bearer aaa.bbb.ccc");
         assert!(r.headers()["authorization"].is_sensitive());
         assert_eq!(r.uri().query(), None);
+        assert_eq!(h.logged_url(), "ws://127.0.0.1:1/");
+        assert_eq!(r.uri().path(), "/");
+        // No path: the request target still starts with `/`.
+        let q = RelayConfig::new("ws://127.0.0.1:1")
+            .unwrap()
+            .request(&t)
+            .unwrap();
+        assert_eq!(q.uri().to_string(), "ws://127.0.0.1:1/?token=aaa.bbb.ccc");
+        let q = RelayConfig::new("ws://h:1?a=b")
+            .unwrap()
+            .request(&t)
+            .unwrap();
+        assert_eq!(q.uri().to_string(), "ws://h:1/?a=b&token=aaa.bbb.ccc");
     }
 }

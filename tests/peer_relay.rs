@@ -113,6 +113,11 @@ impl Setup {
     }
 }
 
+fn terminate(child: &Child) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+}
+
 async fn start(s: &Setup) -> TestRelay {
     let policy = VerifyPolicy {
         iss: Some("sbrp".into()),
@@ -380,8 +385,9 @@ fn an_independent_websocket_relay_sees_one_frame_per_message() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
+    // SIGTERM: the daemon closes its WebSocket with 1001 and exits 0.
+    terminate(&daemon);
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
     relay.stdin.take().unwrap().write_all(b"").unwrap();
     let mut report = String::new();
     relay_out.read_to_string(&mut report).unwrap();
@@ -403,5 +409,281 @@ fn an_independent_websocket_relay_sees_one_frame_per_message() {
     assert!(
         auth.contains(&"query".into()) && auth.contains(&"header".into()),
         "{seen}"
+    );
+}
+
+/// Waits until the relay has forwarded `n` daemon Data frames of session `sid` (the client
+/// is in flight).
+async fn in_flight(relay: &TestRelay, sid: u64, n: usize) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while relay
+        .state
+        .lock()
+        .unwrap()
+        .forwarded
+        .get(&sid)
+        .is_none_or(|f| *f < n)
+    {
+        assert!(Instant::now() < until, "session {sid} is not in flight");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_exits_7_naming_the_status() {
+    let s = Setup::new();
+    let policy = VerifyPolicy {
+        iss: Some("sbrp".into()),
+        region: Some("eu".into()),
+        ..VerifyPolicy::default()
+    };
+    let relay = TestRelay::start(s.jwks(), policy, None).await;
+    let ctok = s.mint("c.jwt", "client", &["--sid", "5", "--region", "us"]);
+    let mut c = s.client(&relay, &ctok);
+    c.arg("--json");
+    let out = output(c).await;
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["ok"], false);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("HTTP 403"),
+        "{v}"
+    );
+    let dtok = s.mint("d.jwt", "daemon", &["--region", "us"]);
+    let out = s
+        .daemon(&relay, &dtok, &["--once"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(stderr(&out).contains("HTTP 403"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not allowed here"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_with_a_private_ca_given_by_ca() {
+    use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::sync::Arc;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+    )
+    .unwrap();
+    let s = Setup::new();
+    let policy = VerifyPolicy {
+        iss: Some("sbrp".into()),
+        ..VerifyPolicy::default()
+    };
+    let relay = TestRelay::start(s.jwks(), policy, Some(Arc::new(server))).await;
+    let ca_file = s.dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let url = format!("wss://127.0.0.1:{}/", relay.port);
+    let ca = ca_file.to_str().unwrap();
+    let dtok = s.mint("daemon.jwt", "daemon", &[]);
+    let mut daemon = sbrp()
+        .args(["peer", "daemon", "--key"])
+        .arg(&s.daemon_key)
+        .args([
+            "--daemon-id",
+            DID,
+            "--relay",
+            &url,
+            "--ca",
+            ca,
+            "--token-file",
+        ])
+        .arg(&dtok)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    daemon_connections(&relay, 1).await;
+    let ctok = s.mint("c.jwt", "client", &["--sid", "61"]);
+    let client = |with_ca: bool| {
+        let mut c = sbrp();
+        c.args(["peer", "client", "--daemon-id", DID, "--identity-key"])
+            .arg(&s.daemon_pub)
+            .args(["--relay", &url, "--json", "--token-file"])
+            .arg(&ctok)
+            .env("SBRP_HOME", s.dir.path());
+        if with_ca {
+            c.args(["--ca", ca]);
+        }
+        c
+    };
+    // Without --ca the system's roots do not know this CA: exit 1 with the TLS hint.
+    let out = output(client(false)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        json(&out)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("TLS"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = output(client(true)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["transport"], "wss");
+    assert_eq!(v["matched"], 1);
+    terminate(&daemon);
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_in_flight_sees_session_paused_and_then_session_expired() {
+    let s = Setup::new();
+    let relay = start(&s).await;
+    let dtok = s.mint("daemon.jwt", "daemon", &[]);
+    let mut daemon = s.daemon(&relay, &dtok, &["--raw"]);
+    daemon_connections(&relay, 1).await;
+    let ctok = s.mint("c.jwt", "client", &["--sid", "71"]);
+    relay.drop_daemon_after(71, 3);
+    let mut c = s.client(&relay, &ctok);
+    c.args(["--raw", "--count", "10", "--json"]);
+    let out = output(c).await;
+    // The daemon comes back without session:resume: the relay expires the session.
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Control session_paused (0x1001) for session 71"),
+        "{}",
+        stderr(&out)
+    );
+    let v = json(&out);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("session_expired"),
+        "{v}"
+    );
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumable_daemon_resumes_a_client_in_flight() {
+    let s = Setup::new();
+    let relay = start(&s).await;
+    let dtok = s.mint("daemon.jwt", "daemon", &["--scp", "session:resume"]);
+    let daemon = s.daemon(&relay, &dtok, &["--resumable", "--json"]);
+    daemon_connections(&relay, 1).await;
+    let ctok = s.mint("c.jwt", "client", &["--sid", "81"]);
+    relay.drop_daemon_after(81, 4);
+    let mut c = s.client(&relay, &ctok);
+    c.args(["--count", "12", "--json"]);
+    let out = output(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["matched"], 12, "{v}");
+    let err = stderr(&out);
+    for name in ["session_paused", "session_pending", "session_resumed"] {
+        assert!(err.contains(&format!("Control {name}")), "{err}");
+    }
+    assert_eq!(relay.state.lock().unwrap().signals, [(81, 0, 0)]);
+    terminate(&daemon);
+    let dout = daemon.wait_with_output().unwrap();
+    assert_eq!(dout.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&dout.stderr);
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "connected" && l["kept_sessions"] == 1),
+        "{log}"
+    );
+    // The URL is logged with the token redacted, and the token never.
+    let url = format!("{}?token=<redacted>", relay.url());
+    assert!(lines.iter().any(|l| l["url"] == url.as_str()), "{log}");
+    let token = std::fs::read_to_string(&dtok).unwrap();
+    assert!(!log.contains(token.trim()));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "session_resumed" && l["session_id"] == "81"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framing_violations_exit_6_naming_the_problem() {
+    let s = Setup::new();
+    let relay = start(&s).await;
+    let dtok = s.mint("daemon.jwt", "daemon", &[]);
+    let mut daemon = s.daemon(&relay, &dtok, &["--raw"]);
+    daemon_connections(&relay, 1).await;
+    let cases: [(u64, Out, &str); 3] = [
+        (
+            91,
+            Out::Msg(Message::Text("hi".into())),
+            "a text WebSocket message",
+        ),
+        (
+            92,
+            Out::Msg(Message::Binary(vec![0u8; 65550].into())),
+            "1009",
+        ),
+        (93, Out::Close(1003), "unsupported data"),
+    ];
+    for (sid, msg, names) in cases {
+        let ctok = s.mint(
+            &format!("c{sid}.jwt"),
+            "client",
+            &["--sid", &sid.to_string()],
+        );
+        let mut c = s.client(&relay, &ctok);
+        c.args(["--raw", "--count", "10", "--json"]);
+        relay.stall_after(sid, 2);
+        let child = tokio::task::spawn_blocking(move || c.output().unwrap());
+        in_flight(&relay, sid, 2).await;
+        relay.to_client(DID, sid, msg);
+        let out = child.await.unwrap();
+        assert_eq!(out.status.code(), Some(6), "{sid}: {}", stderr(&out));
+        let v = json(&out);
+        let m = v["error"]["message"].as_str().unwrap();
+        assert!(m.contains(names), "{sid}: {m}");
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    // The daemon too: a text message from the relay ends `--once` with exit 6.
+    let before = relay.state.lock().unwrap().daemon_connections;
+    let daemon = s.daemon(&relay, &dtok, &["--once"]);
+    daemon_connections(&relay, before + 1).await;
+    relay.to_daemon(DID, Out::Msg(Message::Text("hi".into())));
+    let out = tokio::task::spawn_blocking(move || daemon.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a text WebSocket message"),
+        "{}",
+        stderr(&out)
     );
 }

@@ -472,3 +472,85 @@ fn readme_shows_the_example_that_ci_builds() {
         "README must show examples/relay_echo_daemon.rs as it is"
     );
 }
+
+async fn next(c: &mut RelayClient) -> Result<ClientEvent, ClientError> {
+    tokio::time::timeout(Duration::from_secs(10), c.recv())
+        .await
+        .unwrap()
+}
+
+/// A handler that echoes and reports it lost the state of session 32 at a reconnect.
+struct LosesOne;
+
+impl sbrp::endpoint::SessionHandler for LosesOne {
+    fn message(&mut self, _sid: SessionId, data: Vec<u8>) -> Vec<Vec<u8>> {
+        vec![data]
+    }
+    fn resumable(&mut self, sid: SessionId) -> bool {
+        sid.get() != 32
+    }
+}
+
+#[tokio::test]
+async fn a_resumable_daemon_keeps_its_sessions_across_a_reconnect() {
+    let f = fixture(None).await;
+    let cfg = RelayConfig::new(&f.relay.url()).unwrap();
+    let mut claims = Claims::new(Role::Daemon, DID, now(), 3600);
+    claims.iss = Some("sbrp".into());
+    claims.sub = Some(DID.into());
+    claims.scp = vec![token::SCOPE_SESSION_RESUME.into()];
+    let dtok = token::mint(
+        &claims,
+        &f.issuer,
+        &token::thumbprint(&f.issuer.public_key()),
+    )
+    .unwrap();
+    let d = RelayDaemon::new(
+        cfg.clone(),
+        TokenSource::Fixed(dtok),
+        Daemon::new(f.identity.clone(), DID),
+    )
+    .with_backoff(fast_backoff())
+    .resumable(true);
+    let events = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let ev = events.clone();
+    let _d = tokio::spawn(async move {
+        let _ = d
+            .run(LosesOne, move |e| ev.lock().unwrap().push(format!("{e:?}")))
+            .await;
+    });
+    wait_for("the daemon", has_daemon(&f)).await;
+    let mut kept = client(&f, &cfg, 31).await.unwrap();
+    let mut lost = client(&f, &cfg, 32).await.unwrap();
+    for _ in 0..3 {
+        echo_once(&mut kept, b"before").await;
+    }
+    echo_once(&mut lost, b"before").await;
+    f.relay.drop_daemons();
+    assert_eq!(next(&mut kept).await.unwrap(), ClientEvent::Paused);
+    assert!(matches!(kept.send(b"x").await, Err(ClientError::Paused)));
+    assert_eq!(next(&mut kept).await.unwrap(), ClientEvent::Pending);
+    assert_eq!(next(&mut kept).await.unwrap(), ClientEvent::Resumed);
+    // Same keys, counters going on: the daemon opens what the client seals and the client
+    // accepts what the daemon seals, with no new handshake.
+    for _ in 0..3 {
+        echo_once(&mut kept, b"after the reconnect").await;
+    }
+    // The session whose state the handler lost: Signal(close, state_lost) → session_expired.
+    assert_eq!(next(&mut lost).await.unwrap(), ClientEvent::Paused);
+    assert_eq!(next(&mut lost).await.unwrap(), ClientEvent::Pending);
+    let e = next(&mut lost).await.unwrap_err();
+    assert!(
+        matches!(e, ClientError::Terminal { code, .. } if code.0 == 0x0302),
+        "{e:?}"
+    );
+    let signals = f.relay.state.lock().unwrap().signals.clone();
+    assert!(signals.contains(&(31, 0, 0)), "{signals:?}");
+    assert!(signals.contains(&(32, 1, 1)), "{signals:?}");
+    assert_eq!(signals.len(), 2, "{signals:?}");
+    assert!(
+        events.lock().unwrap().iter().any(|e| e.contains("kept: 2")),
+        "{:?}",
+        events.lock().unwrap()
+    );
+}

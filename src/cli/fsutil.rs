@@ -10,6 +10,8 @@
 //!   is created 0600; an existing one must be a regular file (no symlink) owned by the user and
 //!   not accessible by group or others (exit 5 with the `chmod 600` fix).
 //! - [`replace_atomically`]: the pin file's own atomic replacement, used under its lock.
+//! - [`create_private`]: files written as a stream while a server runs (relay captures):
+//!   created new, 0600, never through a symlink, an existing file replaced only with `--force`.
 //! - [`same_file`]: refuse two outputs that are one file (e.g. `--capture X --keylog X`).
 //!
 //! ```ignore
@@ -374,6 +376,31 @@ pub fn open_append_private(path: &Path, what: &str) -> CliResult<File> {
         .hint("give the path of a regular file"));
     }
     check_private(path, &meta, what)?;
+    Ok(file)
+}
+
+/// Creates a private file to be written as a stream (a relay's captures): mode 0600 from the
+/// first byte, created exclusively (`O_EXCL`, so a symlink put there is never followed), a
+/// symbolic link, directory or device at `path` refused. An existing regular file is refused
+/// unless `force`, which removes it and creates the file anew (its old content is not kept:
+/// such a file is never written whole, so it cannot be replaced atomically).
+#[cfg_attr(not(feature = "relay"), allow(dead_code))]
+pub fn create_private(path: &Path, what: &'static str, force: bool) -> CliResult<File> {
+    let exists = check_target(path, what)?;
+    if exists {
+        if !force {
+            return Err(exists_error(path, what));
+        }
+        std::fs::remove_file(path).map_err(|e| CliError::io("cannot replace", path, &e))?;
+    }
+    let file = options(0o600).open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            exists_error(path, what)
+        } else {
+            CliError::io(&format!("cannot create the {what}"), path, &e)
+        }
+    })?;
+    sync_dir(parent_dir(path))?;
     Ok(file)
 }
 

@@ -36,6 +36,8 @@ pub mod peer;
 pub mod pin;
 pub mod pinstore;
 pub mod pubkey;
+#[cfg(feature = "relay")]
+pub mod relay;
 pub mod selftest;
 pub mod token;
 pub mod tokeninput;

@@ -247,6 +247,23 @@ impl Output {
         self.println(&text)
     }
 
+    /// Writes `value` as JSON on one line (for a line-oriented reader, e.g. `relay --json`'s
+    /// ready line), hardened like [`Output::json`].
+    #[cfg_attr(not(feature = "relay"), allow(dead_code))]
+    pub fn json_line<T: Serialize>(&self, value: &T) -> CliResult<()> {
+        let text = serde_json::to_string(value)
+            .map_err(|e| CliError::error(format!("cannot encode JSON: {e}")))?;
+        self.json_printed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.println(&harden_json(&text))
+    }
+
+    /// Whether stderr gets colour (for a log writer of its own, e.g. `relay`'s).
+    #[cfg_attr(not(feature = "relay"), allow(dead_code))]
+    pub fn color_stderr(&self) -> bool {
+        self.color_stderr
+    }
+
     /// Records that the command printed its own JSON document on stdout (by a writer other than
     /// [`Output::json`]), so a failure does not add an `sbrp.error/1` document after it.
     pub fn mark_json_printed(&self) {
@@ -358,10 +375,11 @@ pub fn json_command(matches: &clap::ArgMatches) -> Option<String> {
             .flatten()
             .is_some_and(|mut v| v.any(|f| f == "json" || f == "ndjson"));
     let command = names.join(" ");
-    // `peer client` without --connect or --exec speaks on stdin/stdout: stdout is the wire,
+    // `peer client` without --connect, --exec or --relay speaks on stdin/stdout: stdout is the wire,
     // and its report goes to stderr.
     let has = |id: &str| matches!(leaf.try_get_raw(id), Ok(Some(_)));
-    let wire_on_stdout = command == "peer client" && !has("connect") && !has("exec");
+    let wire_on_stdout =
+        command == "peer client" && !has("connect") && !has("exec") && !has("relay");
     ((json_flag || json_format)
         && command != "peer daemon"
         && command != "decode"

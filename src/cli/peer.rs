@@ -7,9 +7,10 @@
 //! - `peer client` opens a session, checks the daemon's identity against a key or the pin file,
 //!   sends messages, verifies every echo byte for byte and reports round-trip times.
 //!
-//! The protocol work is done by I/O-free state machines ([`daemon::DaemonConn`],
-//! [`client`]'s frame handling); [`transport`] moves bytes and enforces deadlines (the core
-//! keeps no clock, so `handshake_timeout` is raised here).
+//! The protocol work is done by I/O-free state machines (the library's
+//! [`sbrp::endpoint::SessionTable`] behind [`daemon::DaemonConn`], [`client`]'s frame
+//! handling); [`transport`] moves bytes and enforces deadlines (the core keeps no clock, so
+//! `handshake_timeout` is raised here and times are passed in).
 
 pub mod client;
 pub mod daemon;

@@ -139,14 +139,10 @@ struct TokenInput {
     token_file: Option<PathBuf>,
 }
 
+/// The checks that depend on the relay's setting and the clock (shared by inspect and verify).
 #[derive(Debug, clap::Args)]
-struct InspectArgs {
-    #[command(flatten)]
-    input: TokenInput,
-    /// Also check the signature against this JWKS file (step 4)
-    #[arg(long, value_name = "FILE")]
-    jwks: Option<PathBuf>,
-    /// Expected issuer (step 6 is skipped without it)
+struct CheckArgs {
+    /// Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)
     #[arg(long, value_name = "ISS")]
     iss: Option<String>,
     /// Relay region (step 13 is skipped without it)
@@ -155,6 +151,17 @@ struct InspectArgs {
     /// Check as if the clock read this time, Unix seconds [default: now]
     #[arg(long, value_name = "UNIX_SECONDS")]
     at: Option<i64>,
+}
+
+#[derive(Debug, clap::Args)]
+struct InspectArgs {
+    #[command(flatten)]
+    input: TokenInput,
+    /// Also check the signature against this JWKS file (step 4)
+    #[arg(long, value_name = "FILE")]
+    jwks: Option<PathBuf>,
+    #[command(flatten)]
+    check: CheckArgs,
     /// Print JSON (schema sbrp.token.inspect/1)
     #[arg(long)]
     json: bool,
@@ -167,18 +174,11 @@ struct VerifyArgs {
     /// JWKS file with the issuer's public keys (`sbrp token jwks` writes one)
     #[arg(long, value_name = "FILE")]
     jwks: PathBuf,
-    /// Expected issuer (`iss`); without it any issuer is accepted (step 6 skipped)
-    #[arg(long, value_name = "ISS")]
-    iss: Option<String>,
     /// Required audience
     #[arg(long, value_name = "AUD", default_value = token::RELAY_AUDIENCE)]
     aud: String,
-    /// Relay region (step 13 is skipped without it)
-    #[arg(long, value_name = "REGION")]
-    region: Option<String>,
-    /// Check as if the clock read this time, Unix seconds [default: now]
-    #[arg(long, value_name = "UNIX_SECONDS")]
-    at: Option<i64>,
+    #[command(flatten)]
+    check: CheckArgs,
     /// Print JSON (schema sbrp.token.verify/1), on failure too
     #[arg(long)]
     json: bool,
@@ -451,14 +451,7 @@ fn human_duration(secs: i64) -> String {
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
 fn utc(ts: i64) -> String {
-    let secs = ts.rem_euclid(86_400);
-    let (year, month, day) = super::pinstore::civil_from_days(ts.div_euclid(86_400));
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    sbrp::utc::rfc3339_secs(ts)
 }
 
 fn time_of(v: Option<&Value>) -> Option<i64> {
@@ -493,11 +486,11 @@ fn inspect(out: &Output, a: InspectArgs) -> CliResult {
         tokeninput::read_token(a.input.token.as_deref(), a.input.token_file.as_deref())?;
     let jwks = a.jwks.as_deref().map(read_jwks).transpose()?;
     let policy = VerifyPolicy {
-        iss: a.iss.clone(),
-        region: a.region.clone(),
+        iss: a.check.iss.clone(),
+        region: a.check.region.clone(),
         ..VerifyPolicy::default()
     };
-    let now = a.at.unwrap_or_else(now);
+    let now = a.check.at.unwrap_or_else(now);
     let ins = token::inspect(tok.expose(), jwks.as_ref(), &policy, now);
     let header = ins.decoded.as_ref().map(|d| &d.header);
     let payload = ins.decoded.as_ref().and_then(|d| d.payload.as_ref());
@@ -635,12 +628,12 @@ fn verify(out: &Output, a: VerifyArgs) -> CliResult {
         ));
     }
     let policy = VerifyPolicy {
-        iss: a.iss.clone(),
+        iss: a.check.iss.clone(),
         aud: a.aud.clone(),
-        region: a.region.clone(),
+        region: a.check.region.clone(),
         ..VerifyPolicy::default()
     };
-    let now = a.at.unwrap_or_else(now);
+    let now = a.check.at.unwrap_or_else(now);
     let result = token::verify(tok.expose(), &jwks, &policy, now);
     let kid = token::decode_unverified(tok.expose()).ok().and_then(|d| {
         d.header
@@ -648,7 +641,7 @@ fn verify(out: &Output, a: VerifyArgs) -> CliResult {
             .and_then(Value::as_str)
             .map(str::to_owned)
     });
-    if a.iss.is_none() && result.is_ok() {
+    if a.check.iss.is_none() && result.is_ok() {
         out.warn("no --iss given: any issuer was accepted (step 6 skipped); a relay checks it");
     }
     match result {

@@ -9,7 +9,7 @@
 //! | live sessions per daemon | the daemon token's `lim.concurrent_sessions` (R11), else [`RelayConfig::max_sessions_per_daemon`] |
 //! | unsent bytes per connection | [`RelayConfig::max_queue`] (R5: `backpressure`, then close) |
 //! | recently ended session ids per daemon | [`RECENTLY_ENDED_CAP`], each kept [`RECENTLY_ENDED_TTL`] (R8) |
-//! | daemon entries | one per daemon connection or per daemon id with live sessions, so ≤ connections |
+//! | daemon entries | one per daemon connection or per daemon id with live sessions (so ≤ connections), plus at most [`LINGERING_DAEMONS_CAP`] kept only for their recently ended session ids |
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU64;
@@ -26,6 +26,10 @@ pub type ConnId = u64;
 pub const RECENTLY_ENDED_TTL: Duration = Duration::from_secs(60);
 /// How many recently ended session ids a daemon entry keeps (oldest forgotten first).
 pub const RECENTLY_ENDED_CAP: usize = 4096;
+/// How many daemon entries with no connection and no live session are kept for their recently
+/// ended session ids (R8 holds across the daemon's reconnect); beyond it the entry whose last
+/// session ended longest ago is forgotten first.
+pub const LINGERING_DAEMONS_CAP: usize = 1024;
 
 /// The relay's limits and timers; the defaults are the R-rules'.
 #[derive(Clone, Debug)]
@@ -332,7 +336,7 @@ impl DaemonEntry {
         self.ended.push_back((sid, now));
     }
 
-    fn recently_ended(&mut self, sid: u64, now: Duration) -> bool {
+    fn prune_ended(&mut self, now: Duration) {
         while let Some(&(_, at)) = self.ended.front() {
             if now.saturating_sub(at) >= RECENTLY_ENDED_TTL {
                 self.ended.pop_front();
@@ -340,7 +344,16 @@ impl DaemonEntry {
                 break;
             }
         }
+    }
+
+    fn recently_ended(&mut self, sid: u64, now: Duration) -> bool {
+        self.prune_ended(now);
         self.ended.iter().any(|&(s, _)| s == sid)
+    }
+
+    /// No connection and no live session: kept only for its recently ended ids.
+    fn lingering(&self) -> bool {
+        self.conn.is_none() && self.sessions.is_empty()
     }
 }
 
@@ -863,7 +876,7 @@ impl RelayCore {
             }
             self.terminal(s.client, sid, ErrorCode::SessionExpired, now, &mut out);
         }
-        self.gc_daemons();
+        self.gc_daemons(now);
         out
     }
 
@@ -872,13 +885,35 @@ impl RelayCore {
         let mut out = Vec::new();
         self.detach(conn, now, &mut out);
         self.conns.remove(&conn);
-        self.gc_daemons();
+        self.gc_daemons(now);
         out
     }
 
-    fn gc_daemons(&mut self) {
-        self.daemons
-            .retain(|_, d| d.conn.is_some() || !d.sessions.is_empty());
+    /// Forgets daemon entries with nothing left to remember. An entry with no connection and no
+    /// live session stays while it remembers a session ended less than [`RECENTLY_ENDED_TTL`]
+    /// ago (R8 must hold when the daemon comes back), at most [`LINGERING_DAEMONS_CAP`] of them.
+    fn gc_daemons(&mut self, now: Duration) {
+        let mut lingering = 0;
+        self.daemons.retain(|_, d| {
+            if !d.lingering() {
+                return true;
+            }
+            d.prune_ended(now);
+            lingering += usize::from(!d.ended.is_empty());
+            !d.ended.is_empty()
+        });
+        if lingering > LINGERING_DAEMONS_CAP {
+            let mut by_age: Vec<(Duration, String)> = self
+                .daemons
+                .iter()
+                .filter(|(_, d)| d.lingering())
+                .map(|(id, d)| (d.ended.back().map_or(Duration::ZERO, |e| e.1), id.clone()))
+                .collect();
+            by_age.sort_unstable();
+            for (_, id) in by_age.into_iter().take(lingering - LINGERING_DAEMONS_CAP) {
+                self.daemons.remove(&id);
+            }
+        }
     }
 
     /// Sends a terminal Control on `conn` and applies its scope (R7): on a daemon's connection a

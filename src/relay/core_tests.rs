@@ -151,6 +151,77 @@ fn paused_client_close_is_silent() {
 }
 
 #[test]
+fn recently_ended_is_remembered_across_the_daemons_reconnect() {
+    // Found by tests/relay_conformance.rs: once the daemon was offline and its last session
+    // ended, its entry (and the memory of ended ids) was dropped, so the returning daemon's late
+    // frames were answered with session_not_found instead of being dropped (R8).
+    for client_leaves in [false, true] {
+        let mut r = paired(true);
+        r.on_closed(D, T0);
+        if client_leaves {
+            r.on_closed(C, secs(1)); // silent: the daemon is offline
+        } else {
+            r.tick(secs(30)); // grace expiry
+        }
+        let a = r.open(3, daemon(true), secs(31)).unwrap();
+        assert_eq!(wire(&a), (vec![], vec![]));
+        let a = r.on_message(3, &data(7), secs(32));
+        assert_eq!(wire(&a), (vec![], vec![]), "client_leaves={client_leaves}");
+        assert!(a.iter().any(|a| matches!(
+            a,
+            Action::Event(RelayEvent::Dropped {
+                reason: "recently_ended",
+                ..
+            })
+        )));
+        // After the TTL the id is unknown again.
+        r.on_closed(3, secs(33));
+        r.tick(secs(100));
+        r.open(4, daemon(true), secs(100)).unwrap();
+        let a = r.on_message(4, &data(7), secs(100));
+        assert_eq!(wire(&a), (vec![(4, ctrl(7, 0x0301))], vec![]));
+    }
+}
+
+#[test]
+fn lingering_daemon_entries_are_capped() {
+    let mut r = RelayCore::new(RelayConfig::default());
+    let n = LINGERING_DAEMONS_CAP as u64 + 10;
+    for i in 0..n {
+        let did = format!("d{i}");
+        let d = 10 + 2 * i;
+        r.open(
+            d,
+            Admission::Daemon {
+                daemon_id: did.clone(),
+                resumable: false,
+                max_sessions: None,
+            },
+            T0,
+        )
+        .unwrap();
+        r.open(
+            d + 1,
+            Admission::Client {
+                daemon_id: did,
+                session_id: NonZeroU64::new(5).unwrap(),
+            },
+            T0,
+        )
+        .unwrap();
+        r.on_closed(d, Duration::from_millis(i));
+        r.on_closed(d + 1, Duration::from_millis(i));
+    }
+    assert_eq!(r.daemons.len(), LINGERING_DAEMONS_CAP);
+    // The oldest were forgotten first.
+    assert!(!r.daemons.contains_key("d0"));
+    assert!(r.daemons.contains_key(&format!("d{}", n - 1)));
+    // All forgotten after the TTL.
+    r.tick(secs(200));
+    assert!(r.daemons.is_empty());
+}
+
+#[test]
 fn non_resumable_daemon_return_expires_paused_sessions() {
     let mut r = paired(false);
     r.on_closed(D, T0);

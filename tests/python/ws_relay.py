@@ -3,7 +3,8 @@
 It pairs `sbrp peer daemon --relay` and `sbrp peer client --relay` by the token's `did` and `sid`
 (read from the JWT payload, not verified: this is a framing test, not an auth test) and forwards
 every binary message unchanged. Every message either side sends must be exactly one SBRP frame:
-13 header bytes plus the header's big-endian payload length. Prints the port on the first line,
+13 header bytes plus the header's big-endian payload length; every connection must end with a
+WebSocket close frame. Prints the port on the first line,
 runs until stdin closes, then prints one JSON line of what it saw.
 """
 
@@ -15,6 +16,7 @@ import sys
 import urllib.parse
 
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosedError
 
 daemons = {}
 clients = {}
@@ -55,6 +57,14 @@ async def handler(ws):
         seen["auth"].append("header")
     c = claims(token)
     did = c["did"]
+    try:
+        await forward(ws, c, did)
+    except ConnectionClosedError as e:
+        # The peer went without a WebSocket close handshake (a dropped TCP connection).
+        seen["violations"].append(f"{c['role']} ended without a close frame ({e})")
+
+
+async def forward(ws, c, did):
     if c["role"] == "daemon":
         daemons[did] = ws
         async for msg in ws:

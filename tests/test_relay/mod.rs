@@ -4,7 +4,9 @@
 //! by `did` and `sid`, forwards HandshakeInit/HandshakeAccept/Data byte for byte, answers
 //! Pings, tells the daemon `session_ended` when a client leaves, tells clients
 //! `session_paused` when their daemon drops and `session_expired` when it returns without
-//! `session:resume`. Tests can inject messages and drop the daemons.
+//! `session:resume`; with it `session_pending`, then `session_resumed` on the daemon's
+//! `Signal(ready)` or `session_expired` on `Signal(close)` (every Signal is recorded). Tests
+//! can inject messages and drop the daemons.
 #![allow(dead_code, clippy::result_large_err)] // the tungstenite callback type is fixed
 
 use std::collections::HashMap;
@@ -31,9 +33,48 @@ pub struct State {
     pub daemons: HashMap<String, UnboundedSender<Out>>,
     pub clients: HashMap<(String, u64), UnboundedSender<Out>>,
     pub paused: Vec<(String, u64)>,
+    /// Paused sessions whose resumable daemon is back, waiting for its Signal.
+    pub pending: Vec<(String, u64)>,
+    /// Signals from daemons: (session id, signal byte, reason byte).
+    pub signals: Vec<(u64, u8, u8)>,
+    /// Client frames held while their session is paused or pending (delivered after
+    /// `Signal(ready)`, dropped when the session expires).
+    pub held: HashMap<(String, u64), Vec<Vec<u8>>>,
+    /// Drop the daemon right after forwarding the n-th daemon Data of this session.
+    pub drop_daemon_after: Option<(u64, usize)>,
+    /// Forward no daemon Data of this session after the n-th (its client is left waiting).
+    pub stall_after: Option<(u64, usize)>,
+    /// Daemon Data frames forwarded per session.
+    pub forwarded: HashMap<u64, usize>,
     pub daemon_connections: usize,
     pub pongs: Vec<(String, Vec<u8>)>,
     pub closes_seen: Vec<u16>,
+}
+
+impl State {
+    /// The daemon of `did` is gone: close its connection, pause its clients.
+    fn drop_daemon(&mut self, did: &str) {
+        if let Some(tx) = self.daemons.remove(did) {
+            let _ = tx.send(Out::Close(1001));
+        }
+        self.pause_clients_of(did);
+    }
+
+    fn pause_clients_of(&mut self, did: &str) {
+        let paired: Vec<_> = self
+            .clients
+            .keys()
+            .filter(|(d, _)| d == did)
+            .filter(|k| !self.paused.contains(k))
+            .cloned()
+            .collect();
+        for key in paired {
+            let _ =
+                self.clients[&key].send(Out::Msg(Message::Binary(control(0x1001, key.1).into())));
+            self.pending.retain(|k| *k != key);
+            self.paused.push(key);
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -111,11 +152,25 @@ impl TestRelay {
         }
     }
 
-    /// Closes every daemon connection (as a relay restart would).
+    /// Closes every daemon connection (as a relay restart would); their clients are paused
+    /// at once.
     pub fn drop_daemons(&self) {
-        for (_, tx) in self.state.lock().unwrap().daemons.drain() {
-            let _ = tx.send(Out::Close(1001));
+        let mut st = self.state.lock().unwrap();
+        let dids: Vec<String> = st.daemons.keys().cloned().collect();
+        for did in dids {
+            st.drop_daemon(&did);
         }
+    }
+
+    /// Forwards no daemon Data of session `sid` after the `n`-th: its client is in flight,
+    /// waiting.
+    pub fn stall_after(&self, sid: u64, n: usize) {
+        self.state.lock().unwrap().stall_after = Some((sid, n));
+    }
+
+    /// Drops the daemon right after it sends its `n`-th Data frame of session `sid`.
+    pub fn drop_daemon_after(&self, sid: u64, n: usize) {
+        self.state.lock().unwrap().drop_daemon_after = Some((sid, n));
     }
 
     async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
@@ -196,18 +251,32 @@ impl TestRelay {
             let mut st = self.state.lock().unwrap();
             if is_daemon {
                 st.daemon_connections += 1;
-                // Returning without session:resume: the paused sessions expire.
-                let expired: Vec<_> = st
+                // Returning without session:resume: the paused sessions expire; with it they
+                // are pending until the daemon's Signal.
+                let back: Vec<_> = st
                     .paused
                     .iter()
                     .filter(|(d, _)| *d == did)
                     .cloned()
                     .collect();
                 st.paused.retain(|(d, _)| *d != did);
-                for key in expired {
+                let resumable = claims.has_scope(sbrp::token::SCOPE_SESSION_RESUME);
+                for key in back {
                     if let Some(c) = st.clients.get(&key) {
-                        let _ = c.send(Out::Msg(Message::Binary(control(0x0302, key.1).into())));
-                        let _ = c.send(Out::Close(1000));
+                        if resumable {
+                            let _ =
+                                c.send(Out::Msg(Message::Binary(control(0x1004, key.1).into())));
+                        } else {
+                            let _ =
+                                c.send(Out::Msg(Message::Binary(control(0x0302, key.1).into())));
+                            let _ = c.send(Out::Close(1000));
+                        }
+                    }
+                    if !resumable {
+                        st.held.remove(&key);
+                    }
+                    if resumable {
+                        st.pending.push(key);
                     }
                 }
                 st.daemons.insert(did.clone(), tx.clone());
@@ -245,10 +314,57 @@ impl TestRelay {
                     let _ = tx.send(Out::Msg(Message::Binary(pong.into())));
                 }
                 0x11 => st.pongs.push((did.clone(), bytes[13..].to_vec())),
+                0x04 if is_daemon && bytes.len() == 15 => {
+                    st.signals.push((fsid, bytes[13], bytes[14]));
+                    let key = (did.clone(), fsid);
+                    if st.pending.contains(&key) {
+                        st.pending.retain(|k| *k != key);
+                        let held = st.held.remove(&key).unwrap_or_default();
+                        if let Some(c) = st.clients.get(&key) {
+                            if bytes[13] == 0 {
+                                let _ =
+                                    c.send(Out::Msg(Message::Binary(control(0x1002, fsid).into())));
+                                for f in held {
+                                    let _ = tx.send(Out::Msg(Message::Binary(f.into())));
+                                }
+                            } else {
+                                let _ =
+                                    c.send(Out::Msg(Message::Binary(control(0x0302, fsid).into())));
+                                let _ = c.send(Out::Close(1000));
+                            }
+                        }
+                    }
+                }
+                0x03 if is_daemon
+                    && st
+                        .stall_after
+                        .is_some_and(|(s, n)| s == fsid && st.forwarded.get(&s) >= Some(&n)) =>
+                {
+                    // Stalled: the client waits for an answer that does not come.
+                }
                 0x02 | 0x03 if is_daemon => {
                     if let Some(c) = st.clients.get(&(did.clone(), fsid)) {
-                        let _ = c.send(Out::Msg(Message::Binary(bytes.into())));
+                        let _ = c.send(Out::Msg(Message::Binary(bytes.clone().into())));
                     }
+                    if bytes[0] == 0x03 {
+                        let n = st.forwarded.entry(fsid).or_default();
+                        *n += 1;
+                        let n = *n;
+                        if st.drop_daemon_after == Some((fsid, n))
+                            && st.daemons.get(&did).is_some_and(|d| d.same_channel(&tx))
+                        {
+                            st.drop_daemon_after = None;
+                            st.drop_daemon(&did);
+                        }
+                    }
+                }
+                0x01 | 0x03
+                    if !is_daemon
+                        && fsid == sid
+                        && (st.paused.contains(&(did.clone(), sid))
+                            || st.pending.contains(&(did.clone(), sid))) =>
+                {
+                    st.held.entry((did.clone(), sid)).or_default().push(bytes);
                 }
                 0x01 | 0x03 if !is_daemon && fsid == sid => match st.daemons.get(&did) {
                     Some(d) => {
@@ -267,21 +383,13 @@ impl TestRelay {
             if is_daemon {
                 if st.daemons.get(&did).is_some_and(|d| d.same_channel(&tx)) {
                     st.daemons.remove(&did);
-                }
-                let paired: Vec<_> = st
-                    .clients
-                    .keys()
-                    .filter(|(d, _)| *d == did)
-                    .cloned()
-                    .collect();
-                for key in paired {
-                    let _ = st.clients[&key]
-                        .send(Out::Msg(Message::Binary(control(0x1001, key.1).into())));
-                    st.paused.push(key);
+                    st.pause_clients_of(&did);
                 }
             } else {
                 st.clients.remove(&(did.clone(), sid));
                 st.paused.retain(|k| *k != (did.clone(), sid));
+                st.pending.retain(|k| *k != (did.clone(), sid));
+                st.held.remove(&(did.clone(), sid));
                 if let Some(d) = st.daemons.get(&did) {
                     let _ = d.send(Out::Msg(Message::Binary(control(0x1003, sid).into())));
                 }

@@ -306,6 +306,12 @@ impl Conn<'_> {
                         format!("{} closed the connection", self.transport.label),
                     ));
                 }
+                Incoming::Error(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(Failure::protocol(
+                        None,
+                        format!("{} broke SBRP's framing: {e}", self.transport.label),
+                    ));
+                }
                 Incoming::Error(e) => {
                     return Err(Failure {
                         exit: Exit::Error,

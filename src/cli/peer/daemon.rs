@@ -1,19 +1,21 @@
-//! `sbrp peer daemon`: an echo daemon.
+//! `sbrp peer daemon`: an SBP/RPC (or `--raw` echo) daemon.
 //!
-//! [`DaemonConn`] is the protocol for one connection with no I/O: bytes in, bytes out and
-//! events. It keeps any number of sessions keyed by session id; a bad frame or a failed decrypt
-//! ends that session, a header error ends the connection (the stream cannot be re-synchronised).
-//! Echoes are made in place: the Data payload is copied once into the output buffer behind a
-//! header's worth of room, opened there and sealed again where it lies.
+//! One session table for every transport: the library's [`SessionTable`] (sessions keyed by
+//! session id, the limits, resumable sessions) with the CLI's [`Handler`] serving each session.
+//! On stdio, TCP and `--exec` peers a [`DaemonConn`] puts the frame decoder in front of it: a bad
+//! frame or a failed decrypt ends that session, a header error ends the connection (the stream
+//! cannot be re-synchronised). With `--relay` the library's
+//! [`sbrp::relay_client::RelayDaemon`] drives the same table and handler over the presence
+//! connection.
 //!
-//! Limits against a hostile peer (see README "Limits"): at most `--max-sessions` sessions per
-//! connection (a HandshakeInit beyond is refused: no accept, logged and counted, the open
-//! sessions keep being served); a handshake budget per connection (`--handshake-rate` per
-//! second, with a burst of as many; a HandshakeInit over it is refused at once, never queued,
-//! so reading goes on at full speed); `--idle-timeout` on every connection at all times; and a
-//! frame whose header has started must be complete within the handshake timeout.
+//! Limits against a hostile peer (see README "Limits"; [`sbrp::endpoint::Limits`]): at most
+//! `--max-sessions` sessions per connection (a HandshakeInit beyond is refused: no accept,
+//! logged and counted, the open sessions keep being served); a handshake budget per connection
+//! (`--handshake-rate` per second, with a burst of as many; a HandshakeInit over it is refused at
+//! once, never queued, so reading goes on at full speed); `--idle-timeout` on every connection at
+//! all times; and on a byte stream a frame whose header has started must be complete within the
+//! handshake timeout.
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,16 +23,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sbrp::frame::{HEADER_LEN, MIN_DATA_LEN};
-use sbrp::stream::Located;
-use sbrp::{
-    ControlCode, Daemon, ErrorCode, Frame, FrameType, PingPayload, Session, StreamDecoder,
-    StreamError,
-};
+use sbrp::endpoint::{EndReason, Event as TableEvent, Limits, SessionHandler, SessionTable};
+use sbrp::{ControlCode, Daemon, ErrorCode, SessionId, StreamDecoder, StreamError};
 
 use super::Common;
 use super::transport::{Incoming, Transport};
-use crate::cli::escape::{escape, escape_bytes};
+use crate::cli::escape::escape;
 use crate::cli::exit::{CliError, CliResult, Exit};
 use crate::cli::keylog_file::KeyLog;
 use crate::cli::output::Output;
@@ -43,9 +41,15 @@ Limits per connection: at most --max-sessions sessions (1024); a HandshakeInit f
 session beyond that, or over the --handshake-rate budget (128 per second, with a burst of as
 many), gets no accept: it is refused at once, never queued, logged (the 1st, 2nd, 4th, 8th ...)
 and counted, and the open sessions keep being served. A connection that sends nothing for
---idle-timeout (300 s) is closed, at any time; a frame whose header has started must be
-complete within --handshake-timeout (30 s). With --listen, at most --max-connections
-connections are served at once.")]
+--idle-timeout (300 s) is closed, at any time (with --relay the daemon then reconnects: a relay
+pings every 20 s, so only a dead one is silent that long); a frame whose header has started must
+be complete within --handshake-timeout (30 s). With --listen, at most --max-connections
+connections are served at once. The same limits hold for library users (sbrp::endpoint::Limits).
+
+With --relay --resumable a dropped presence connection keeps the established sessions (at most
+--max-sessions, for at most 30 s, the relay's grace period); after reconnecting the daemon sends
+Signal(ready) for each, and the relay resumes their clients. SIGTERM or SIGINT closes the
+presence connection with 1001 and exits 0.")]
 pub struct Args {
     /// The daemon's Ed25519 secret key file (any encoding `sbrp keygen` writes; `-` for
     /// stdin); must not be readable by group or others
@@ -78,7 +82,8 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SESSIONS, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_sessions: u32,
 
-    /// Close a connection that sent nothing for this long (0: never)
+    /// Close a connection that sent nothing for this long (0: never); with --relay, then
+    /// reconnect
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = super::parse_seconds)]
     idle_timeout: Duration,
 
@@ -95,51 +100,23 @@ pub struct Args {
     #[arg(long)]
     once: bool,
 
+    /// With --relay: keep the established sessions (keys, counters, replay windows) across a
+    /// reconnect and resume them (Signal ready), for up to 30 s; the token needs scope
+    /// session:resume (sbrp token mint --scp session:resume)
+    #[cfg(feature = "relay-client")]
+    #[arg(long, requires = "relay")]
+    resumable: bool,
+
     #[command(flatten)]
     common: Common,
 }
 
 /// `--max-sessions` by default.
-pub const DEFAULT_MAX_SESSIONS: u32 = 1024;
-/// `--handshake-rate` by default: handshakes per second and connection (each costs an X25519
-/// exchange and an Ed25519 signature, some 100 µs of a core).
-pub const DEFAULT_HANDSHAKE_RATE: u32 = 128;
+pub const DEFAULT_MAX_SESSIONS: u32 = sbrp::endpoint::DEFAULT_MAX_SESSIONS as u32;
+/// `--handshake-rate` by default (see [`sbrp::endpoint::DEFAULT_HANDSHAKE_RATE`]).
+pub const DEFAULT_HANDSHAKE_RATE: u32 = sbrp::endpoint::DEFAULT_HANDSHAKE_RATE;
 
-/// The per-connection limits of [`DaemonConn`].
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Sessions held at most.
-    pub max_sessions: usize,
-    /// Handshakes per second (0: unlimited); the burst is as many.
-    pub handshake_rate: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_sessions: DEFAULT_MAX_SESSIONS as usize,
-            handshake_rate: DEFAULT_HANDSHAKE_RATE,
-        }
-    }
-}
-
-/// Why a HandshakeInit was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// The connection holds `--max-sessions` sessions.
-    MaxSessions,
-    /// The handshake budget is spent.
-    Rate,
-}
-
-impl Refusal {
-    fn name(self) -> &'static str {
-        match self {
-            Refusal::MaxSessions => "max_sessions",
-            Refusal::Rate => "handshake_rate",
-        }
-    }
-}
+pub use sbrp::endpoint::Refusal;
 
 /// Something that happened on a connection, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +140,11 @@ pub enum Event {
         session: u64,
         report: super::sbp_handler::Report,
     },
+    /// A kept session was resumed after a reconnect (`Signal(ready)` sent).
+    Resumed { session: u64 },
+    /// A kept session could not be resumed (`Signal(close, state_lost)` sent, or the
+    /// connection was down longer than the resume window).
+    Lost { session: u64, message: String },
     /// A Control frame arrived (from a relay).
     Control {
         session: u64,
@@ -190,6 +172,12 @@ impl Event {
                 "event": "echo", "session_id": session.to_string(), "bytes": len,
             }),
             Event::Ping { len } => json!({ "event": "ping", "bytes": len }),
+            Event::Resumed { session } => json!({
+                "event": "session_resumed", "session_id": session.to_string(),
+            }),
+            Event::Lost { session, message } => json!({
+                "event": "session_lost", "session_id": session.to_string(), "message": message,
+            }),
             Event::SessionFailed {
                 session,
                 code,
@@ -275,6 +263,12 @@ impl Event {
                 }
             }
             Event::Ping { len } => format!("answered a Ping ({len} bytes) with a Pong"),
+            Event::Resumed { session } => {
+                format!("session {session}: resumed after the reconnect (Signal ready sent)")
+            }
+            Event::Lost { session, message } => {
+                format!("session {session}: not resumed: {message}")
+            }
             Event::SessionFailed {
                 session,
                 code,
@@ -300,81 +294,179 @@ impl Event {
                 "session {session}: HandshakeInit refused ({}; {count} refused so far on this connection)",
                 match reason {
                     Refusal::MaxSessions => "the connection holds --max-sessions sessions",
-                    Refusal::Rate => "over the --handshake-rate budget",
+                    Refusal::HandshakeRate => "over the --handshake-rate budget",
                 }
             ),
         }
     }
 }
 
-/// One connection's protocol state: no I/O, no clock.
-#[derive(Debug)]
-pub struct DaemonConn {
-    daemon: Arc<Daemon>,
-    keylog: Option<Arc<KeyLog>>,
-    sessions: HashMap<u64, Session>,
-    decoder: StreamDecoder,
-    handshakes: u64,
-    /// SBP handlers; `None` with `--raw` (bare echo).
+/// The application side of every session of one table: SBP and RPC (the default) or a bare
+/// echo (`--raw`). The same handler serves stdio, TCP and the relay (through the library's
+/// [`sbrp::relay_client::RelayDaemon`]); what it does is logged at once.
+pub struct Handler<'a> {
     sbp: Option<super::sbp_handler::SbpSessions>,
-    limits: Limits,
-    budget: Budget,
-    /// HandshakeInits refused, per reason (max sessions, rate).
-    refused: [u64; 2],
+    ending: std::collections::HashSet<u64>,
+    log: &'a Log<'a>,
+    label: String,
 }
 
-/// The handshake budget: a token bucket refilled by [`DaemonConn::tick`] (the core keeps no
-/// clock; without ticks it is a fixed allowance of one burst).
-#[derive(Debug)]
-struct Budget {
-    tokens: f64,
-    last: Option<Instant>,
-}
-
-impl DaemonConn {
-    /// A fresh connection with the default limits.
-    #[cfg(test)]
-    pub fn new(daemon: Arc<Daemon>, keylog: Option<Arc<KeyLog>>) -> Self {
-        Self::with_limits(daemon, keylog, Limits::default())
-    }
-
-    /// A fresh connection with these limits.
-    pub fn with_limits(daemon: Arc<Daemon>, keylog: Option<Arc<KeyLog>>, limits: Limits) -> Self {
+impl<'a> Handler<'a> {
+    /// A handler logging to `log` as connection `label`; `sbp`: serve SBP as `daemon_id`.
+    fn new(log: &'a Log<'a>, label: String, sbp: Option<&str>) -> Self {
         Self {
-            daemon,
-            keylog,
-            sessions: HashMap::new(),
-            decoder: StreamDecoder::new(),
-            handshakes: 0,
-            sbp: None,
-            limits,
-            budget: Budget {
-                tokens: f64::from(limits.handshake_rate),
-                last: None,
+            sbp: sbp.map(super::sbp_handler::SbpSessions::new),
+            ending: std::collections::HashSet::new(),
+            log,
+            label,
+        }
+    }
+}
+
+impl SessionHandler for Handler<'_> {
+    fn opened(&mut self, sid: SessionId) -> Vec<Vec<u8>> {
+        self.sbp
+            .as_mut()
+            .and_then(|s| s.opened(sid.get()))
+            .into_iter()
+            .collect()
+    }
+
+    fn message(&mut self, sid: SessionId, data: Vec<u8>) -> Vec<Vec<u8>> {
+        let session = sid.get();
+        let Some(sbp) = &mut self.sbp else {
+            self.log.event(
+                &self.label,
+                &Event::Echo {
+                    session,
+                    len: data.len(),
+                },
+            );
+            return vec![data];
+        };
+        let mut replies = Vec::new();
+        let (log, label) = (self.log, &self.label);
+        let keep = sbp.data(session, &data, &mut replies, &mut |report| {
+            log.event(label, &Event::Sbp { session, report })
+        });
+        if !keep {
+            self.ending.insert(session);
+        }
+        replies
+    }
+
+    fn finished(&mut self, sid: SessionId) -> bool {
+        self.ending.remove(&sid.get())
+    }
+
+    fn ended(&mut self, sid: SessionId, _reason: &EndReason) {
+        self.ending.remove(&sid.get());
+        if let Some(sbp) = &mut self.sbp {
+            sbp.ended(sid.get());
+        }
+    }
+}
+
+/// A table event as a log event (`None`: not logged). HandshakeInit refusals are logged at
+/// the 1st, 2nd, 4th, 8th … (`refused`: how many so far, this one included).
+fn log_event(e: &TableEvent, refused: u64) -> Option<Event> {
+    Some(match e {
+        TableEvent::Opened { sid, replaced } => Event::Handshake {
+            session: sid.get(),
+            replaced: *replaced,
+        },
+        TableEvent::Ping { len } => Event::Ping { len: *len },
+        TableEvent::Refused { sid, reason } => {
+            if !refused.is_power_of_two() {
+                return None;
+            }
+            Event::Refused {
+                session: sid.get(),
+                reason: *reason,
+                count: refused,
+            }
+        }
+        TableEvent::Ended {
+            sid,
+            reason,
+            detail,
+        } => match reason {
+            EndReason::Failed(code) => Event::SessionFailed {
+                session: sid.get(),
+                code: *code,
+                message: after_code(detail),
             },
-            refused: [0; 2],
+            EndReason::Control(code) => Event::Control {
+                session: sid.get(),
+                code: *code,
+                message: String::new(),
+            },
+            EndReason::Ended => Event::Control {
+                session: sid.get(),
+                code: ControlCode(ErrorCode::SessionEnded as u16),
+                message: String::new(),
+            },
+            EndReason::StateLost => Event::Lost {
+                session: sid.get(),
+                message: escape(detail).into_owned(),
+            },
+            // The handler ended it (its reason is logged already) or the connection went.
+            _ => return None,
+        },
+        TableEvent::Resumed { sid } => Event::Resumed { session: sid.get() },
+        TableEvent::Control {
+            session_id,
+            code,
+            message,
+        } => Event::Control {
+            session: *session_id,
+            code: *code,
+            message: escape(message).into_owned(),
+        },
+        TableEvent::Ignored { session_id, what } => Event::Ignored {
+            session: *session_id,
+            what: escape(what).into_owned(),
+        },
+        TableEvent::ReplyFailed { sid, error } => Event::SessionFailed {
+            session: sid.get(),
+            code: error.code(),
+            message: after_code(&error.to_string()),
+        },
+        _ => return None,
+    })
+}
+
+/// One byte-stream connection (stdio, TCP, `--exec`): the frame decoder in front of the
+/// library's [`SessionTable`] (which holds the limits). No I/O, no clock: times passed in.
+pub struct DaemonConn<'a> {
+    table: SessionTable,
+    decoder: StreamDecoder,
+    handler: Handler<'a>,
+    keylog_error: Arc<std::sync::Mutex<Option<String>>>,
+    frames: Vec<Vec<u8>>,
+    events: Vec<TableEvent>,
+}
+
+impl<'a> DaemonConn<'a> {
+    /// A fresh connection.
+    fn new(
+        daemon: Daemon,
+        keylog: Option<Arc<KeyLog>>,
+        limits: Limits,
+        handler: Handler<'a>,
+        now: Instant,
+    ) -> Self {
+        let (table, keylog_error) = table(daemon, keylog, limits);
+        let mut table = table;
+        table.touch(now);
+        Self {
+            table,
+            decoder: StreamDecoder::new(),
+            handler,
+            keylog_error,
+            frames: Vec::new(),
+            events: Vec::new(),
         }
-    }
-
-    /// Speak SBP and RPC in every session (the default of `sbrp peer daemon`).
-    pub fn with_sbp(mut self, daemon_id: &str) -> Self {
-        self.sbp = Some(super::sbp_handler::SbpSessions::new(daemon_id));
-        self
-    }
-
-    /// Refills the handshake budget for the time passed since the last tick.
-    pub fn tick(&mut self, now: Instant) {
-        let rate = f64::from(self.limits.handshake_rate);
-        if let Some(last) = self.budget.last {
-            let passed = now.saturating_duration_since(last).as_secs_f64();
-            self.budget.tokens = (self.budget.tokens + passed * rate).min(rate);
-        }
-        self.budget.last = Some(now);
-    }
-
-    /// HandshakeInits refused so far: over `--max-sessions`, over the handshake budget.
-    pub fn refused(&self) -> (u64, u64) {
-        (self.refused[0], self.refused[1])
     }
 
     /// Bytes of an incomplete frame held (a header has started).
@@ -382,76 +474,47 @@ impl DaemonConn {
         self.decoder.buffered_len()
     }
 
-    /// Handshakes answered so far.
-    pub fn handshakes(&self) -> u64 {
-        self.handshakes
+    /// The session table.
+    pub fn table(&self) -> &SessionTable {
+        &self.table
     }
 
-    /// Open sessions.
-    #[cfg(test)]
-    pub fn open_sessions(&self) -> usize {
-        self.sessions.len()
-    }
-
-    /// Takes `input`, appends the answers to `out` and reports events. A header error ends
-    /// the connection: it is returned, and every later call returns it again.
+    /// Takes `input` (arrived at `now`), appends the answers to `out` and logs. A header error
+    /// ends the connection: it is returned, and every later call returns it again.
     pub fn feed(
         &mut self,
+        now: Instant,
         input: &[u8],
         out: &mut Vec<u8>,
-        events: &mut impl FnMut(Event),
     ) -> Result<(), StreamError> {
         let Self {
-            daemon,
-            keylog,
-            sessions,
+            table,
             decoder,
-            handshakes,
-            sbp,
-            limits,
-            budget,
-            refused,
+            handler,
+            keylog_error,
+            frames,
+            events,
         } = self;
-        decoder.push(input, |located| {
-            if located.frame.frame_type() == FrameType::HandshakeInit {
-                let sid = located.frame.session_id();
-                let reason =
-                    if !sessions.contains_key(&sid) && sessions.len() >= limits.max_sessions {
-                        Some(Refusal::MaxSessions)
-                    } else if limits.handshake_rate > 0 && budget.tokens < 1.0 {
-                        Some(Refusal::Rate)
-                    } else {
-                        None
-                    };
-                if let Some(reason) = reason {
-                    let n = &mut refused[usize::from(reason == Refusal::Rate)];
-                    *n += 1;
-                    let count = refused[0] + refused[1];
-                    if count.is_power_of_two() {
-                        events(Event::Refused {
-                            session: sid,
-                            reason,
-                            count,
-                        });
-                    }
-                    return;
-                }
-                if limits.handshake_rate > 0 {
-                    budget.tokens -= 1.0;
+        let result = decoder.push(input, |located| {
+            table.handle_with(now, located.frame, handler, frames, events);
+            if let Some(e) = keylog_error.lock().ok().and_then(|mut g| g.take()) {
+                events.push(TableEvent::Ignored {
+                    session_id: located.frame.session_id(),
+                    what: format!("the key log: {e}"),
+                });
+            }
+            for f in frames.drain(..) {
+                out.extend_from_slice(&f);
+            }
+            let (log, label) = (handler.log, &handler.label);
+            let (a, b) = table.refused();
+            for e in events.drain(..) {
+                if let Some(e) = log_event(&e, a + b) {
+                    log.event(label, &e);
                 }
             }
-            handle(
-                daemon,
-                keylog.as_deref(),
-                sessions,
-                handshakes,
-                sbp.as_mut(),
-                located,
-                out,
-                events,
-            );
-        })?;
-        Ok(())
+        });
+        result.map(|_| ())
     }
 
     /// At end of input: an error when a frame was cut off.
@@ -460,175 +523,25 @@ impl DaemonConn {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn handle(
-    daemon: &Daemon,
-    keylog: Option<&KeyLog>,
-    sessions: &mut HashMap<u64, Session>,
-    handshakes: &mut u64,
-    sbp: Option<&mut super::sbp_handler::SbpSessions>,
-    located: Located<'_>,
-    out: &mut Vec<u8>,
-    events: &mut impl FnMut(Event),
-) {
-    let raw = located.frame;
-    let sid = raw.session_id();
-    if raw.frame_type() == FrameType::Data
-        && let Some(sbp) = sbp
-    {
-        let Some(session) = sessions.get_mut(&sid) else {
-            events(Event::Ignored {
-                session: sid,
-                what: "a Data frame for a session without a handshake".into(),
-            });
-            return;
-        };
-        match session.decrypt(raw.payload()) {
-            Ok(pt) => {
-                let keep = sbp.data(sid, session, &pt, out, &mut |report| {
-                    events(Event::Sbp {
-                        session: sid,
-                        report,
-                    })
-                });
-                if !keep {
-                    sessions.remove(&sid);
-                }
-            }
-            Err(e) => {
-                sessions.remove(&sid);
-                events(Event::SessionFailed {
-                    session: sid,
-                    code: e.code(),
-                    message: after_code(&e.to_string()),
-                });
-            }
-        }
-        return;
-    }
-    // The Data fast path: decrypt and re-encrypt in the output buffer, no allocation.
-    if raw.frame_type() == FrameType::Data {
-        let Some(session) = sessions.get_mut(&sid) else {
-            events(Event::Ignored {
-                session: sid,
-                what: "a Data frame for a session without a handshake".into(),
-            });
-            return;
-        };
-        let payload = raw.payload();
-        let start = out.len();
-        out.resize(start + HEADER_LEN, 0);
-        out.extend_from_slice(payload);
-        let opened = session
-            .open_in_place(&mut out[start + HEADER_LEN..])
-            .map(|pt| pt.len());
-        let sealed = opened.and_then(|len| {
-            debug_assert_eq!(len + MIN_DATA_LEN, payload.len());
-            // A Data frame out of the stream decoder passed the session-id rule: never zero.
-            let session_id = sbrp::SessionId::new(sid).unwrap_or(sbrp::SessionId::MIN);
-            session.seal_frame_in_place(session_id, &mut out[start..])?;
-            Ok(len)
-        });
-        match sealed {
-            Ok(len) => events(Event::Echo { session: sid, len }),
-            Err(e) => {
-                out.truncate(start);
-                sessions.remove(&sid);
-                events(Event::SessionFailed {
-                    session: sid,
-                    code: e.code(),
-                    message: after_code(&e.to_string()),
-                });
-            }
-        }
-        return;
-    }
-    let frame = match raw.parse() {
-        Ok(f) => f,
-        Err(e) => {
-            if sid != 0 {
-                sessions.remove(&sid);
-            }
-            events(Event::SessionFailed {
-                session: sid,
-                code: e.code(),
-                message: format!(
-                    "{} (at byte {})",
-                    after_code(&e.to_string()),
-                    located.offset
-                ),
-            });
-            return;
-        }
-    };
-    match frame {
-        Frame::HandshakeInit(init) => match daemon.accept(&init) {
-            Ok((accept, session)) => {
-                if let Some(log) = keylog
-                    && let Err(e) = log.write(sid, session.keys())
-                {
-                    events(Event::Ignored {
-                        session: sid,
-                        what: format!("the key log: {e}"),
-                    });
-                }
-                Frame::HandshakeAccept(accept).encode_into(out);
-                let mut session = session;
-                if let Some(sbp) = sbp
-                    && let Some(hello) =
-                        sbp.opened(sid, &mut session, |k| k == sid || sessions.contains_key(&k))
-                {
-                    out.extend_from_slice(&hello);
-                }
-                let replaced = sessions.insert(sid, session).is_some();
-                *handshakes += 1;
-                events(Event::Handshake {
-                    session: sid,
-                    replaced,
-                });
-            }
-            Err(e) => {
-                sessions.remove(&sid);
-                events(Event::SessionFailed {
-                    session: sid,
-                    code: e.code(),
-                    message: after_code(&e.to_string()),
-                });
-            }
-        },
-        Frame::Ping(p) => {
-            Frame::Pong(PingPayload::new(p.as_bytes()).unwrap_or_default()).encode_into(out);
-            events(Event::Ping {
-                len: p.as_bytes().len(),
-            });
-        }
-        Frame::Control(c) => {
-            let code = c.code;
-            if c.session_id != 0
-                && (code.is_terminal() || code.known() == Some(ErrorCode::SessionEnded))
+/// A session table with the key log as its key observer (a failed write is kept for the log).
+fn table(
+    daemon: Daemon,
+    keylog: Option<Arc<KeyLog>>,
+    limits: Limits,
+) -> (SessionTable, Arc<std::sync::Mutex<Option<String>>>) {
+    let mut table = SessionTable::with_limits(daemon, limits);
+    let error = Arc::new(std::sync::Mutex::new(None));
+    if let Some(log) = keylog {
+        let e = error.clone();
+        table.set_key_observer(move |sid, keys| {
+            if let Err(err) = log.write(sid.get(), keys)
+                && let Ok(mut g) = e.lock()
             {
-                sessions.remove(&c.session_id);
+                *g = Some(err.to_string());
             }
-            events(Event::Control {
-                session: c.session_id,
-                code,
-                message: escape(&c.message_lossy()).into_owned(),
-            });
-        }
-        Frame::Pong(p) => events(Event::Ignored {
-            session: 0,
-            what: format!("a Pong ({})", escape_bytes(p.as_bytes())),
-        }),
-        Frame::HandshakeAccept(_) | Frame::Signal(_) | Frame::Data(_) => {
-            events(Event::Ignored {
-                session: sid,
-                what: format!(
-                    "a {} frame (a daemon does not expect one)",
-                    raw.frame_type()
-                ),
-            });
-        }
+        });
     }
+    (table, error)
 }
 
 /// `"decrypt_failed: the tag …"` → `"the tag …"` (the code is printed separately).
@@ -662,16 +575,10 @@ enum Wait {
 
 /// Serves one connection until it ends: the handshake deadline until the first handshake,
 /// the idle timeout at all times, and the handshake timeout for finishing a started frame.
-fn serve(
-    mut transport: Transport,
-    mut conn: DaemonConn,
-    common: &Common,
-    idle: Duration,
-    log: &Log,
-) -> Ending {
+fn serve(mut transport: Transport, mut conn: DaemonConn<'_>, common: &Common, log: &Log) -> Ending {
     let opened = Instant::now();
     let limit = common.handshake_timeout;
-    let mut last_input = opened;
+    let idle = conn.table().limits().idle_timeout.unwrap_or_default();
     let mut frame_started: Option<Instant> = None;
     let mut out = Vec::with_capacity(sbrp::frame::MAX_FRAME_LEN);
     let ending = loop {
@@ -681,11 +588,11 @@ fn serve(
                 wait = Some((at, why));
             }
         };
-        if !limit.is_zero() && conn.handshakes() == 0 {
+        if !limit.is_zero() && conn.table().handshakes() == 0 {
             consider(opened + limit, Wait::Handshake);
         }
-        if !idle.is_zero() {
-            consider(last_input + idle, Wait::Idle);
+        if let Some(at) = conn.table().idle_deadline() {
+            consider(at, Wait::Idle);
         }
         if let Some(t) = frame_started
             && !limit.is_zero()
@@ -720,9 +627,7 @@ fn serve(
             }
         };
         let now = Instant::now();
-        last_input = now;
-        conn.tick(now);
-        let result = conn.feed(&chunk, &mut out, &mut |e| log.event(&transport.label, &e));
+        let result = conn.feed(now, &chunk, &mut out);
         frame_started = match conn.buffered() {
             0 => None,
             _ => frame_started.or(Some(now)),
@@ -735,7 +640,7 @@ fn serve(
             break Ending::Protocol(e.code(), after_code(&e.to_string()));
         }
     };
-    let (sessions, rate) = conn.refused();
+    let (sessions, rate) = conn.table().refused();
     if sessions + rate > 0 {
         log.note(
             &transport.label,
@@ -810,7 +715,7 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         return Err(CliError::error("--key must name a secret key"));
     };
     let fingerprint = identity.fingerprint();
-    let daemon = Arc::new(Daemon::new(identity, &args.daemon_id));
+    let daemon = Daemon::new(identity, &args.daemon_id);
     let keylog = match KeyLog::path(args.common.keylog.clone()) {
         Some(path) => Some(Arc::new(KeyLog::open(out, &path)?)),
         None => None,
@@ -823,6 +728,8 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     let limits = Limits {
         max_sessions: args.max_sessions as usize,
         handshake_rate: args.handshake_rate,
+        idle_timeout: Some(args.idle_timeout).filter(|d| !d.is_zero()),
+        ..Limits::default()
     };
     #[cfg(feature = "relay-client")]
     if let Some(relay) = super::relay::Relay::from_args(out, &args.relay, "peer daemon")? {
@@ -846,19 +753,9 @@ pub fn run(out: &Output, args: Args) -> CliResult {
                 ),
             );
         }
-        let conn = DaemonConn::with_limits(daemon, keylog, limits);
-        let conn = if args.raw {
-            conn
-        } else {
-            conn.with_sbp(&args.daemon_id)
-        };
-        return match serve(
-            Transport::stdio(),
-            conn,
-            &args.common,
-            args.idle_timeout,
-            &log,
-        ) {
+        let handler = Handler::new(&log, "stdio".into(), sbp_id(&args));
+        let conn = DaemonConn::new(daemon, keylog, limits, handler, Instant::now());
+        return match serve(Transport::stdio(), conn, &args.common, &log) {
             Ending::Clean => {
                 if !args.common.quiet {
                     log.note("stdio", "end_of_input", "end of input");
@@ -945,19 +842,15 @@ pub fn run(out: &Output, args: Args) -> CliResult {
                 }
             };
             active.fetch_add(1, Ordering::SeqCst);
-            let conn = DaemonConn::with_limits(daemon.clone(), keylog.clone(), limits);
-            let conn = if args.raw {
-                conn
-            } else {
-                conn.with_sbp(&args.daemon_id)
-            };
             let (active, log, common) = (active.clone(), &log, &args.common);
-            let idle = args.idle_timeout;
+            let (daemon, keylog, sbp) = (daemon.clone(), keylog.clone(), sbp_id(&args));
             scope.spawn(move || {
+                let handler = Handler::new(log, label.clone(), sbp);
+                let conn = DaemonConn::new(daemon, keylog, limits, handler, Instant::now());
                 if !common.quiet {
                     log.note(&label, "connected", "connected");
                 }
-                match serve(transport, conn, common, idle, log) {
+                match serve(transport, conn, common, log) {
                     Ending::Clean if !common.quiet => log.note(&label, "closed", "closed"),
                     Ending::Clean => {}
                     Ending::Idle(d) => log.note(
@@ -986,152 +879,219 @@ pub fn run(out: &Output, args: Args) -> CliResult {
     Ok(Exit::Success)
 }
 
-/// `--relay`: one presence connection at a time, every session multiplexed on it; after a
-/// drop, the reference's backoff (1 s × 2^n capped at 30 s, up to 500 ms of jitter, reset
-/// after a connection that lasted 5 s), the token fetched again at every attempt.
+/// `--resumable` with a token that lacks `session:resume`: the relay would expire the
+/// sessions anyway, so say so once (the token is read unverified; it may be renewed later).
+#[cfg(feature = "relay-client")]
+fn warn_without_resume_scope(relay: &super::relay::Relay, log: &Log, label: &str) {
+    let Ok(token) = relay.tokens.fetch() else {
+        return;
+    };
+    let scopes = sbrp::token::decode_unverified(token.expose())
+        .ok()
+        .and_then(|d| d.payload)
+        .and_then(|p| p.get("scp").cloned());
+    let has = scopes.as_ref().and_then(|v| v.as_array()).is_some_and(|a| {
+        a.iter()
+            .any(|s| s.as_str() == Some(sbrp::token::SCOPE_SESSION_RESUME))
+    });
+    if !has {
+        log.note(
+            label,
+            "warning",
+            "warning: --resumable, but the token has no scope session:resume: the relay will expire the sessions at a reconnect (mint it with --scp session:resume)",
+        );
+    }
+}
+
+/// `--serve SBP` as `daemon_id`, or `None` with `--raw`.
+fn sbp_id(args: &Args) -> Option<&str> {
+    (!args.raw).then_some(args.daemon_id.as_str())
+}
+
+/// `--relay`: the library's [`sbrp::relay_client::RelayDaemon`] on a small tokio runtime with
+/// the CLI's [`Handler`]: one presence connection at a time, every session multiplexed on it;
+/// after a drop, the reference's backoff (1 s × 2^n capped at 30 s, up to 500 ms of jitter,
+/// reset after a connection that lasted 5 s), the token fetched again at every attempt. With
+/// `--resumable` the established sessions are kept across a reconnect and signalled.
 #[cfg(feature = "relay-client")]
 fn run_relay(
     args: &Args,
     relay: &super::relay::Relay,
-    daemon: Arc<Daemon>,
+    daemon: Daemon,
     keylog: Option<Arc<KeyLog>>,
     limits: Limits,
     log: &Log,
     fingerprint: &str,
 ) -> CliResult {
+    use sbrp::relay_client::{DaemonError, DaemonEvent, RecvError, RelayDaemon};
     let label = relay.label();
-    let mut backoff = sbrp::relay_client::Backoff::default();
-    // Sessions arrive whenever clients come: no handshake deadline and no idle limit on the
-    // presence connection (a frame is whole on arrival, so no partial-frame deadline either).
-    let mut common = args.common.clone();
-    common.handshake_timeout = Duration::ZERO;
-    let mut attempt = 0u64;
-    loop {
-        attempt += 1;
-        match super::relay::open(relay) {
-            Ok(transport) => {
-                let started = Instant::now();
-                if args.json {
-                    log.json_line(
-                        &label,
-                        serde_json::json!({
-                            "event": "connected", "relay": label, "attempt": attempt,
-                            "daemon_id": args.daemon_id, "fingerprint": fingerprint,
-                        }),
-                    );
-                } else if !args.common.quiet {
-                    log.note(
-                        &label,
-                        "connected",
-                        &format!(
-                            "connected to the relay as {} ({fingerprint})",
-                            crate::cli::daemon_id::shorten(&args.daemon_id)
-                        ),
-                    );
-                }
-                let conn = DaemonConn::with_limits(daemon.clone(), keylog.clone(), limits);
-                let conn = if args.raw {
-                    conn
-                } else {
-                    conn.with_sbp(&args.daemon_id)
-                };
-                let ending = serve(transport, conn, &common, Duration::ZERO, log);
-                let why = match &ending {
-                    Ending::Clean => "the relay closed the connection".to_owned(),
-                    Ending::Idle(_) => "idle".to_owned(),
-                    Ending::Protocol(code, msg) => format!("{code}: {msg}"),
-                    Ending::Io(msg) => msg.clone(),
-                };
-                log.note(&label, "disconnected", &format!("disconnected: {why}"));
-                backoff.connection_lasted(started.elapsed());
-                if args.once {
-                    return match ending {
-                        Ending::Clean | Ending::Idle(_) => Ok(Exit::Success),
-                        Ending::Protocol(code, msg) => Err(CliError::new(
-                            Exit::ProtocolFailure,
-                            format!("connection ended: {code}: {msg}"),
-                        )),
-                        Ending::Io(msg) => Err(CliError::error(msg)),
-                    };
-                }
-            }
-            Err(e) => {
-                let err = super::relay::connect_error(&label, &e);
-                if args.once {
-                    return Err(err);
-                }
-                log.note(&label, "connect_failed", err.message());
+    if args.resumable {
+        warn_without_resume_scope(relay, log, &label);
+    }
+    let (table, keylog_error) = table(daemon, keylog, limits);
+    let daemon_table = table;
+    let handler = Handler::new(log, label.clone(), sbp_id(args));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::error(format!("cannot start the runtime: {e}")))?;
+    let quiet = args.common.quiet;
+    let mut refused = 0u64;
+    let on_event = |e: &DaemonEvent<'_>| match e {
+        DaemonEvent::Connecting { .. } | DaemonEvent::Received { .. } => {}
+        DaemonEvent::Connected { attempt, kept, .. } => {
+            if args.json {
+                log.json_line(
+                    &label,
+                    serde_json::json!({
+                        "event": "connected", "relay": label, "attempt": attempt,
+                        "url": relay.config.logged_url(),
+                        "daemon_id": args.daemon_id, "fingerprint": fingerprint,
+                        "kept_sessions": kept,
+                    }),
+                );
+            } else if !quiet {
+                log.note(
+                    &label,
+                    "connected",
+                    &format!(
+                        "connected to the relay as {} ({fingerprint}){}",
+                        crate::cli::daemon_id::shorten(&args.daemon_id),
+                        if *kept > 0 {
+                            format!("; resuming {kept} session(s)")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                );
             }
         }
-        let mut b = [0u8; 2];
-        let _ = getrandom::fill(&mut b);
-        let delay = backoff.next_delay(f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX));
-        log.note(
+        DaemonEvent::ConnectFailed(err) => {
+            log.note(
+                &label,
+                "connect_failed",
+                super::relay::connect_error(&label, err).message(),
+            );
+        }
+        DaemonEvent::Disconnected(end) => {
+            let why = match end {
+                RecvError::Closed { code: 1000, .. } => {
+                    "the relay closed the connection".to_owned()
+                }
+                e if e.is_framing() => format!(
+                    "{} ({})",
+                    escape(&e.to_string()),
+                    super::relay::framing_close(e)
+                ),
+                e => escape(&e.to_string()).into_owned(),
+            };
+            log.note(&label, "disconnected", &format!("disconnected: {why}"));
+        }
+        DaemonEvent::Retrying { delay } => log.note(
             &label,
             "retrying",
             &format!("reconnecting in {:.1} s", delay.as_secs_f64()),
-        );
-        thread::sleep(delay);
+        ),
+        DaemonEvent::Session(ev) => {
+            if matches!(ev, TableEvent::Refused { .. }) {
+                refused += 1;
+            }
+            if let Some(e) = log_event(ev, refused) {
+                log.event(&label, &e);
+            }
+            if let Some(e) = keylog_error.lock().ok().and_then(|mut g| g.take()) {
+                log.event(
+                    &label,
+                    &Event::Ignored {
+                        session: 0,
+                        what: format!("the key log: {e}"),
+                    },
+                );
+            }
+        }
+        DaemonEvent::ReplyFailed { sid, error } => log.event(
+            &label,
+            &Event::SessionFailed {
+                session: sid.get(),
+                code: ErrorCode::InternalError,
+                message: escape(error).into_owned(),
+            },
+        ),
+        _ => {}
+    };
+    let daemon = RelayDaemon::new(
+        relay.config.clone(),
+        relay.tokens.clone(),
+        daemon_table.daemon().clone(),
+    )
+    .with_table(daemon_table)
+    .once(args.once)
+    .resumable(args.resumable);
+    // SIGTERM or SIGINT: close the presence connection with 1001 and exit 0.
+    let result = rt.block_on(async {
+        let stop = async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                match (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) {
+                    (Ok(mut term), Ok(mut int)) => {
+                        tokio::select! {
+                            _ = term.recv() => {}
+                            _ = int.recv() => {}
+                        }
+                    }
+                    _ => std::future::pending::<()>().await,
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        };
+        daemon.run_until(handler, on_event, stop).await
+    });
+    match result {
+        Ok(()) => Ok(Exit::Success),
+        Err(DaemonError::Connect(e)) => Err(super::relay::connect_error(&label, &e)),
+        Err(DaemonError::Connection(e)) if e.is_framing() || e.code().is_some() => {
+            Err(CliError::new(
+                Exit::ProtocolFailure,
+                format!(
+                    "{}: connection ended: {} ({})",
+                    escape(&label),
+                    escape(&e.to_string()),
+                    super::relay::framing_close(&e)
+                ),
+            ))
+        }
+        Err(DaemonError::Connection(e)) => Err(CliError::error(format!(
+            "{}: connection ended: {}",
+            escape(&label),
+            escape(&e.to_string())
+        ))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sbrp::{ClientHandshake, IdentityKeyPair, SessionId};
+    use crate::cli::output::ColorChoice;
+    use sbrp::frame::HEADER_LEN;
+    use sbrp::{ClientHandshake, Frame, FrameType, IdentityKeyPair};
 
-    fn conn() -> (DaemonConn, sbrp::IdentityPublicKey) {
+    fn daemon() -> (Daemon, sbrp::IdentityPublicKey) {
         let daemon = Daemon::new(IdentityKeyPair::from_seed(&[9; 32]), "d1");
         let pk = daemon.identity().public_key();
-        (DaemonConn::new(Arc::new(daemon), None), pk)
+        (daemon, pk)
     }
 
-    fn feed(conn: &mut DaemonConn, bytes: &[u8]) -> (Vec<u8>, Vec<Event>) {
+    fn feed(conn: &mut DaemonConn<'_>, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut events = Vec::new();
-        conn.feed(bytes, &mut out, &mut |e| events.push(e)).unwrap();
-        (out, events)
-    }
-
-    #[test]
-    fn handshake_echo_ping_in_one_byte_chunks() {
-        let (mut conn, pk) = conn();
-        let sid = SessionId::new(7).unwrap();
-        let hs = ClientHandshake::start("d1", sid).unwrap();
-        let mut input = Frame::HandshakeInit(hs.init()).to_vec();
-        input.extend_from_slice(&hex::decode("10000000020000000000000000abcd").unwrap());
-        let mut out = Vec::new();
-        for b in &input {
-            out.extend(feed(&mut conn, std::slice::from_ref(b)).0);
-        }
-        let accept = sbrp::decode_frame(&out[..HEADER_LEN + 128]).unwrap();
-        let Frame::HandshakeAccept(accept) = accept else {
-            panic!("{accept:?}")
-        };
-        assert_eq!(
-            &out[HEADER_LEN + 128..],
-            hex::decode("11000000020000000000000000abcd").unwrap()
-        );
-        let mut client = hs.finish(&accept, &pk).unwrap();
-        let frame = client.encrypt_frame(sid, b"hello").unwrap();
-        let (echo, events) = feed(&mut conn, &frame);
-        assert_eq!(events, [Event::Echo { session: 7, len: 5 }]);
-        let Frame::Data(d) = sbrp::decode_frame(&echo).unwrap() else {
-            panic!()
-        };
-        assert_eq!(client.decrypt(d.payload.as_bytes()).unwrap(), b"hello");
-        // A replay ends the session.
-        let (echo, events) = feed(&mut conn, &frame);
-        assert!(echo.is_empty());
-        assert!(matches!(
-            events[..],
-            [Event::SessionFailed {
-                session: 7,
-                code: ErrorCode::SequenceError,
-                ..
-            }]
-        ));
-        assert_eq!(conn.open_sessions(), 0);
+        conn.feed(Instant::now(), bytes, &mut out).unwrap();
+        out
     }
 
     fn init(sid: u64) -> Vec<u8> {
@@ -1149,83 +1109,84 @@ mod tests {
     }
 
     #[test]
-    fn sessions_beyond_the_bound_are_refused_and_the_open_ones_served() {
-        let daemon = Daemon::new(IdentityKeyPair::from_seed(&[9; 32]), "d1");
-        let pk = daemon.identity().public_key();
-        let limits = Limits {
-            max_sessions: 3,
-            handshake_rate: 0,
+    fn handshake_echo_ping_in_one_byte_chunks() {
+        let output = Output::new(ColorChoice::Never);
+        let log = Log {
+            out: &output,
+            quiet: true,
+            json: false,
         };
-        let mut conn = DaemonConn::with_limits(Arc::new(daemon), None, limits);
-        let sid = SessionId::new(1).unwrap();
+        let (d, pk) = daemon();
+        let handler = Handler::new(&log, "test".into(), None);
+        let mut conn = DaemonConn::new(d, None, Limits::default(), handler, Instant::now());
+        let sid = SessionId::new(7).unwrap();
         let hs = ClientHandshake::start("d1", sid).unwrap();
-        let (out, _) = feed(&mut conn, &Frame::HandshakeInit(hs.init()).to_vec());
-        let Frame::HandshakeAccept(accept) = sbrp::decode_frame(&out).unwrap() else {
+        let mut input = Frame::HandshakeInit(hs.init()).to_vec();
+        input.extend_from_slice(&hex::decode("10000000020000000000000000abcd").unwrap());
+        let mut out = Vec::new();
+        for b in &input {
+            out.extend(feed(&mut conn, std::slice::from_ref(b)));
+        }
+        let accept = sbrp::decode_frame(&out[..HEADER_LEN + 128]).unwrap();
+        let Frame::HandshakeAccept(accept) = accept else {
+            panic!("{accept:?}")
+        };
+        assert_eq!(
+            &out[HEADER_LEN + 128..],
+            hex::decode("11000000020000000000000000abcd").unwrap()
+        );
+        let mut client = hs.finish(&accept, &pk).unwrap();
+        let frame = client.encrypt_frame(sid, b"hello").unwrap();
+        let echo = feed(&mut conn, &frame);
+        let Frame::Data(d) = sbrp::decode_frame(&echo).unwrap() else {
             panic!()
         };
-        let mut client = hs.finish(&accept, &pk).unwrap();
-        let flood: Vec<u8> = (2..200u64).flat_map(init).collect();
-        let (out, events) = feed(&mut conn, &flood);
-        assert_eq!(accepts(&out), 2);
-        assert_eq!(conn.open_sessions(), 3);
-        assert_eq!(conn.refused(), (196, 0));
-        // Logged at the 1st, 2nd, 4th … refusal.
-        let logged = events
-            .iter()
-            .filter(|e| matches!(e, Event::Refused { .. }))
-            .count();
-        assert_eq!(logged, 8);
-        // A new handshake for an open session is a re-handshake, not a new session.
-        let (out, _) = feed(&mut conn, &init(2));
-        assert_eq!(accepts(&out), 1);
-        // Session 1 is still served.
-        let frame = client.encrypt_frame(sid, b"still here").unwrap();
-        let (_, events) = feed(&mut conn, &frame);
-        assert_eq!(
-            events,
-            [Event::Echo {
-                session: 1,
-                len: 10
-            }]
-        );
+        assert_eq!(client.decrypt(d.payload.as_bytes()).unwrap(), b"hello");
+        // A replay ends the session.
+        assert!(feed(&mut conn, &frame).is_empty());
+        assert!(conn.table().is_empty());
     }
 
     #[test]
-    fn the_handshake_budget_refuses_at_once_and_refills_with_time() {
-        let daemon = Daemon::new(IdentityKeyPair::from_seed(&[9; 32]), "d1");
-        let limits = Limits {
-            max_sessions: 100_000,
-            handshake_rate: 10,
+    fn the_table_limits_apply_to_a_byte_stream() {
+        let output = Output::new(ColorChoice::Never);
+        let log = Log {
+            out: &output,
+            quiet: true,
+            json: false,
         };
-        let mut conn = DaemonConn::with_limits(Arc::new(daemon), None, limits);
-        let t0 = Instant::now();
-        conn.tick(t0);
-        let flood: Vec<u8> = (1..=50u64).flat_map(init).collect();
-        let (out, _) = feed(&mut conn, &flood);
-        assert_eq!(accepts(&out), 10, "one burst");
-        assert_eq!(conn.refused(), (0, 40));
-        // Half a second later: five more.
-        conn.tick(t0 + Duration::from_millis(500));
-        let (out, _) = feed(
-            &mut conn,
-            &(100..=120u64).flat_map(init).collect::<Vec<_>>(),
-        );
-        assert_eq!(accepts(&out), 5);
-        // A long pause refills one burst, no more.
-        conn.tick(t0 + Duration::from_secs(3600));
-        let (out, _) = feed(
-            &mut conn,
-            &(200..=300u64).flat_map(init).collect::<Vec<_>>(),
-        );
-        assert_eq!(accepts(&out), 10);
+        let (d, _) = daemon();
+        let limits = Limits {
+            max_sessions: 3,
+            handshake_rate: 10,
+            ..Limits::default()
+        };
+        let handler = Handler::new(&log, "test".into(), Some("d1"));
+        let mut conn = DaemonConn::new(d, None, limits, handler, Instant::now());
+        let flood: Vec<u8> = (1..200u64).flat_map(init).collect();
+        assert_eq!(accepts(&feed(&mut conn, &flood)), 3);
+        assert_eq!(conn.table().refused(), (196, 0));
+        // A new handshake for an open session is a re-handshake (the budget allows it).
+        assert_eq!(accepts(&feed(&mut conn, &init(2))), 1);
+        assert_eq!(conn.table().len(), 3);
     }
 
     #[test]
     fn header_error_ends_the_connection() {
-        let (mut conn, _) = conn();
+        let output = Output::new(ColorChoice::Never);
+        let log = Log {
+            out: &output,
+            quiet: true,
+            json: false,
+        };
+        let (d, _) = daemon();
+        let handler = Handler::new(&log, "test".into(), None);
+        let mut conn = DaemonConn::new(d, None, Limits::default(), handler, Instant::now());
         let mut out = Vec::new();
-        let err = conn.feed(&[0x99; 13], &mut out, &mut |_| {}).unwrap_err();
+        let err = conn
+            .feed(Instant::now(), &[0x99; 13], &mut out)
+            .unwrap_err();
         assert_eq!(err.code(), ErrorCode::PayloadTooLarge);
-        assert!(conn.feed(&[], &mut out, &mut |_| {}).is_err() || conn.finish().is_err());
+        assert!(conn.feed(Instant::now(), &[], &mut out).is_err() || conn.finish().is_err());
     }
 }

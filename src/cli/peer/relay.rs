@@ -193,7 +193,7 @@ pub fn open(relay: &Relay) -> Result<Transport, ConnectError> {
     let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
     let config = relay.config.clone();
     let tokens = relay.tokens.clone();
-    thread::spawn(move || {
+    let handle = thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -230,9 +230,26 @@ pub fn open(relay: &Relay) -> Result<Transport, ConnectError> {
                 tx: out_tx,
             }),
             relay.label(),
+            handle,
         )),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(ConnectError::Io("the connection thread ended".into())),
+    }
+}
+
+/// What a framing close from the relay means.
+pub fn framing_close(e: &RecvError) -> &'static str {
+    match e {
+        RecvError::Closed { code: 1003, .. } => {
+            "unsupported data: the relay takes binary messages only"
+        }
+        RecvError::Closed { code: 1009, .. } => {
+            "message too big: over 65549 bytes, the largest SBRP frame"
+        }
+        RecvError::Closed { code: 1002, .. } => {
+            "protocol error: a message that is not exactly one SBRP frame"
+        }
+        _ => "SBRP frames travel one per binary WebSocket message",
     }
 }
 
@@ -262,7 +279,12 @@ async fn bridge(
                     Err(RecvError::Closed { code: 1000, .. }) => Incoming::Eof,
                     Err(RecvError::Framing(e)) => Incoming::Error(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("{}: {e} (closed with WebSocket {})", e.code().name(), e.close_code()),
+                        format!("{e} (we closed with WebSocket {})", e.close_code()),
+                    )),
+                    // The relay refused what we sent as a WebSocket message.
+                    Err(e) if e.is_framing() => Incoming::Error(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{} ({})", escape(&e.to_string()), framing_close(&e)),
                     )),
                     Err(e) => Incoming::Error(io::Error::other(escape(&e.to_string()).into_owned())),
                 };
@@ -276,9 +298,19 @@ async fn bridge(
                         Err(mpsc::TrySendError::Disconnected(_)) => return,
                         Err(mpsc::TrySendError::Full(m)) => {
                             msg = m;
-                            while let Ok(f) = out_rx.try_recv() {
-                                if conn.send_frame(f).await.is_err() {
-                                    return;
+                            loop {
+                                match out_rx.try_recv() {
+                                    Ok(f) => {
+                                        if conn.send_frame(f).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                                        // The protocol loop is done: close normally.
+                                        conn.close(sbrp::ws::close::NORMAL, "").await;
+                                        return;
+                                    }
                                 }
                             }
                             tokio::time::sleep(std::time::Duration::from_millis(1)).await;

@@ -4,13 +4,12 @@
 //! ([`BuiltIns`]); unknown methods get `UnsupportedMethod` (1101). A fatal SBP fault sends the
 //! Error frame and a Close, and ends that session only.
 //!
-//! Bound: one endpoint per open SBRP session (stale ones are dropped at each handshake), each
-//! holding no request state (the daemon makes no calls).
+//! Bound: one endpoint per open SBRP session (dropped when the session ends; the session table
+//! holds at most `--max-sessions`), each holding no request state (the daemon makes no calls).
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use sbrp::Session;
 use sbrp::sbp::endpoint::{BuiltIns, Endpoint, Event as SbpEvent};
 use sbrp::sbp::{Body, Frame, FrameId, Handshake};
 
@@ -49,47 +48,40 @@ impl SbpSessions {
         }
     }
 
-    /// A session was opened: returns the Data frame carrying our Handshake. `open` lists the
-    /// sessions still open, to drop stale endpoints.
-    pub fn opened(
-        &mut self,
-        sid: u64,
-        session: &mut Session,
-        open: impl Fn(u64) -> bool,
-    ) -> Option<Vec<u8>> {
-        self.endpoints.retain(|k, _| open(*k));
+    /// A session was opened (or re-opened): returns our SBP Handshake, the first plaintext
+    /// to send on it.
+    pub fn opened(&mut self, sid: u64) -> Option<Vec<u8>> {
         let ep = Endpoint::new(Handshake::new(
             format!("sbrp-daemon-{}", self.builtins.daemon_id),
             &["rpc"],
         ));
         let hello = ep.open().ok()?;
         self.endpoints.insert(sid, ep);
-        let id = sbrp::SessionId::new(sid)?;
-        session.encrypt_frame(id, &hello).ok()
+        Some(hello)
     }
 
-    /// A decrypted plaintext of session `sid`: appends the Data frames to send to `out`.
+    /// A session ended: its endpoint goes.
+    pub fn ended(&mut self, sid: u64) {
+        self.endpoints.remove(&sid);
+    }
+
+    /// A decrypted plaintext of session `sid`: appends the plaintexts to send to `replies`.
     /// Returns `false` when the session must end (a fatal fault, or the peer closed).
     pub fn data(
         &mut self,
         sid: u64,
-        session: &mut Session,
         plaintext: &[u8],
-        out: &mut Vec<u8>,
+        replies: &mut Vec<Vec<u8>>,
         report: &mut impl FnMut(Report),
     ) -> bool {
-        let Some(id) = sbrp::SessionId::new(sid) else {
-            return false;
-        };
         let ep = self.endpoints.entry(sid).or_insert_with(|| {
             Endpoint::new(Handshake::new(
                 format!("sbrp-daemon-{}", self.builtins.daemon_id),
                 &["rpc"],
             ))
         });
-        let mut replies = Vec::new();
         let mut keep = true;
-        match ep.receive(plaintext, &mut replies) {
+        match ep.receive(plaintext, replies) {
             Ok(SbpEvent::Handshake(h)) => report(Report::Handshake { peer_id: h.peer_id }),
             Ok(SbpEvent::Request {
                 cid,
@@ -143,12 +135,6 @@ impl SbpSessions {
                     message: fault.message.clone(),
                 });
                 keep = false;
-            }
-        }
-        for r in replies {
-            match session.encrypt_frame(id, &r) {
-                Ok(frame) => out.extend_from_slice(&frame),
-                Err(_) => return false,
             }
         }
         if !keep {

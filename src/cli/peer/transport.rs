@@ -34,6 +34,9 @@ pub struct Transport {
     writer: Option<Box<dyn Write + Send>>,
     child: Option<Child>,
     tcp: Option<TcpStream>,
+    /// The thread owning a WebSocket (`--relay`): joined on drop, so its close frame is sent
+    /// before the process exits.
+    bridge: Option<thread::JoinHandle<()>>,
     /// What the other end is, for messages: `stdio`, `127.0.0.1:4000`, `exec`.
     pub label: String,
 }
@@ -76,12 +79,14 @@ impl Transport {
         rx: Receiver<Incoming>,
         writer: Box<dyn Write + Send>,
         label: String,
+        bridge: thread::JoinHandle<()>,
     ) -> Self {
         Self {
             rx,
             writer: Some(writer),
             child: None,
             tcp: None,
+            bridge: Some(bridge),
             label,
         }
     }
@@ -93,6 +98,7 @@ impl Transport {
             writer: Some(Box::new(io::stdout())),
             child: None,
             tcp: None,
+            bridge: None,
             label: "stdio".into(),
         }
     }
@@ -107,6 +113,7 @@ impl Transport {
             writer: Some(Box::new(writer)),
             child: None,
             tcp: Some(stream),
+            bridge: None,
             label,
         })
     }
@@ -150,6 +157,7 @@ impl Transport {
             writer: Some(Box::new(stdin)),
             child: Some(child),
             tcp: None,
+            bridge: None,
             label: "exec".into(),
         })
     }
@@ -196,6 +204,14 @@ impl Drop for Transport {
         self.close_send();
         if let Some(tcp) = &self.tcp {
             let _ = tcp.shutdown(std::net::Shutdown::Both);
+        }
+        if let Some(bridge) = self.bridge.take() {
+            // The writer is gone: the bridge sends its close frame and ends (a few seconds at
+            // most: the close waits 2 s for the relay's answer).
+            let until = Instant::now() + Duration::from_secs(3);
+            while !bridge.is_finished() && Instant::now() < until {
+                thread::sleep(Duration::from_millis(5));
+            }
         }
         if let Some(mut child) = self.child.take() {
             // Give the command a moment to end on its own after end of input, then stop it.

@@ -1,0 +1,1052 @@
+//! The relay server: tokio + tokio-tungstenite (+ tokio-rustls) around [`RelayCore`].
+//!
+//! Every connection is authenticated **before** the WebSocket upgrade: the token comes from
+//! `Authorization: Bearer` or `?token=`, runs every step of [`token::verify`], and the core
+//! admits it or refuses it ([`Refusal`](super::Refusal)); refusals are HTTP statuses (401 missing or invalid
+//! token, 403 valid but not allowed, 409 session already live, 503 full) and no upgrade
+//! happens. After the upgrade each connection has a reader task (messages into the core) and a
+//! writer task (the core's [`Action`]s out, in order, with [`RelayCore::on_flushed`] reported
+//! after each batch so R5's byte accounting is exact). One [`RelayCore`] sits behind a mutex
+//! that is never held across an `.await`: a frame is routed and queued for its receiver in one
+//! short critical section, with no extra task hop on the hot path.
+//!
+//! Bounds (what input can grow):
+//!
+//! | what | bound |
+//! |---|---|
+//! | connections being authenticated (TCP or TLS accepted, upgrade not done) | [`MAX_HANDSHAKES`]; beyond it a raw `503` and close |
+//! | time to finish TLS + the HTTP upgrade | [`HANDSHAKE_TIMEOUT`] |
+//! | the HTTP upgrade request | 64 KiB and 124 headers (tungstenite's limits) |
+//! | admitted connections | [`RelayConfig::max_connections`] (HTTP 503 beyond) |
+//! | one message | [`MAX_MESSAGE`] (R10: close 1009 before it is buffered whole) |
+//! | a connection's unsent frames | [`RelayConfig::max_queue`] bytes, accounted by the core (R5: `backpressure`, close 1013); the channel to the writer holds only frames the core has counted |
+//! | per-connection buffers | a 4 KiB read buffer, a write buffer that flushes at 16 KiB |
+//! | waiting for a peer's close reply | [`CLOSE_TIMEOUT`] |
+//! | the JWKS file | [`MAX_JWKS_FILE`] bytes |
+//!
+//! Tokens are never logged: refusals are reported with the failed step's code name only, and
+//! the request URI (which may carry `?token=`) is never reported at all.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tls")]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use sbrp::relay::{JwksSource, LogObserver, RelayConfig, RelayServer, ServerConfig};
+//!
+//! let server = RelayServer::bind(ServerConfig {
+//!     listen: "127.0.0.1:8787".parse()?,
+//!     relay: RelayConfig::default(),
+//!     jwks: JwksSource::File("jwks.json".into()), // re-read when it changes
+//!     iss: Some("https://issuer.example".into()),
+//!     tls: None,
+//!     observer: Some(Arc::new(LogObserver)),
+//! })
+//! .await?;
+//! println!("listening on {}", server.local_addr());
+//! // Until Ctrl-C; then every connection gets 1001.
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, http};
+
+use super::core::{Action, Admission, ConnId, RelayConfig, RelayCore, RelayEvent, SendKind};
+use super::observe::{ConnectionEvent, FrameAction, FrameRecord, Observer, Party};
+use crate::token::{self, Jwks, Role, TokenError, VerifyPolicy};
+use crate::ws::MAX_MESSAGE;
+
+/// Connections accepted whose TLS handshake or HTTP upgrade is not finished yet.
+pub const MAX_HANDSHAKES: usize = 1024;
+/// How long a connection may take from TCP accept to the end of the upgrade (TLS included).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the relay waits for a peer's close reply after it sent a close frame.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The largest JWKS file read.
+pub const MAX_JWKS_FILE: u64 = 1024 * 1024;
+/// How often the JWKS file's metadata is looked at.
+pub const JWKS_POLL: Duration = Duration::from_secs(1);
+/// Frames a writer hands to the WebSocket before it flushes and reports them.
+const WRITE_BATCH: usize = 64;
+/// The reason sent with close 1001 at shutdown.
+pub const SHUTDOWN_REASON: &str = "relay shutting down";
+
+/// Where the relay's token-signing keys come from.
+#[derive(Clone, Debug)]
+pub enum JwksSource {
+    /// A JWKS file, re-read when its modification time, length or inode changes (key
+    /// rotation); a new version that does not parse keeps the old keys and logs an error.
+    File(PathBuf),
+    /// Fixed keys.
+    Static(Jwks),
+}
+
+/// What [`RelayServer::bind`] needs.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0 picks a free one; see [`RelayServer::local_addr`]).
+    pub listen: SocketAddr,
+    /// The R-rule limits and timers.
+    pub relay: RelayConfig,
+    /// The keys tokens are verified with.
+    pub jwks: JwksSource,
+    /// The expected issuer (`None` accepts any, as `sbrp token verify` without `--iss`).
+    pub iss: Option<String>,
+    /// Serve wss:// with this TLS configuration.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Who is told about connections, frames and core events.
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("ServerConfig");
+        d.field("listen", &self.listen)
+            .field("relay", &self.relay)
+            .field("jwks", &self.jwks)
+            .field("iss", &self.iss);
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls.is_some());
+        d.field("observer", &self.observer.is_some()).finish()
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The JWKS file could not be read or parsed at start.
+    #[error("JWKS {path}: {message}")]
+    Jwks {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// Accepting connections failed for good.
+    #[error("accept failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the writer task of a connection is told.
+enum Out {
+    Frame(Vec<u8>),
+    Close(u16, &'static str),
+}
+
+struct Slot {
+    tx: UnboundedSender<Out>,
+    party: Party,
+    opened: Instant,
+    /// The close code the relay sent (or queued).
+    sent_close: Option<(u16, &'static str)>,
+    closing: Arc<Notify>,
+}
+
+struct Hub {
+    core: RelayCore,
+    conns: HashMap<ConnId, Slot>,
+    shutting_down: bool,
+}
+
+/// The keys, swapped whole when the file changes.
+struct Keys {
+    source: Option<PathBuf>,
+    current: RwLock<Arc<Jwks>>,
+    stamp: Mutex<Option<FileStamp>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    ino: u64,
+}
+
+fn stamp_of(meta: &std::fs::Metadata) -> FileStamp {
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let ino = 0;
+    FileStamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        ino,
+    }
+}
+
+fn read_jwks(path: &std::path::Path) -> Result<(Jwks, FileStamp), String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_JWKS_FILE {
+        return Err(format!("larger than {MAX_JWKS_FILE} bytes"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_JWKS_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_JWKS_FILE {
+        return Err(format!("larger than {MAX_JWKS_FILE} bytes"));
+    }
+    let jwks = Jwks::parse(&bytes).map_err(|e| e.to_string())?;
+    Ok((jwks, stamp_of(&meta)))
+}
+
+impl Keys {
+    fn load(source: JwksSource) -> Result<Self, ServerError> {
+        match source {
+            JwksSource::Static(jwks) => Ok(Self {
+                source: None,
+                current: RwLock::new(Arc::new(jwks)),
+                stamp: Mutex::new(None),
+            }),
+            JwksSource::File(path) => {
+                let (jwks, stamp) = read_jwks(&path).map_err(|message| ServerError::Jwks {
+                    path: path.clone(),
+                    message,
+                })?;
+                Ok(Self {
+                    source: Some(path),
+                    current: RwLock::new(Arc::new(jwks)),
+                    stamp: Mutex::new(Some(stamp)),
+                })
+            }
+        }
+    }
+
+    fn get(&self) -> Arc<Jwks> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the file if it changed. A file that does not parse keeps the old keys (and is
+    /// not tried again until it changes again).
+    fn refresh(&self) {
+        let Some(path) = &self.source else {
+            return;
+        };
+        let Ok(meta) = std::fs::metadata(path) else {
+            let mut stamp = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
+            if stamp.is_some() {
+                *stamp = None;
+                tracing::error!(
+                    event = "jwks_error",
+                    path = %path.display(),
+                    "JWKS file is gone; keeping the keys already loaded"
+                );
+            }
+            return;
+        };
+        let now = stamp_of(&meta);
+        let mut stamp = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
+        if *stamp == Some(now) {
+            return;
+        }
+        match read_jwks(path) {
+            Ok((jwks, read_stamp)) => {
+                let keys = jwks.keys.len();
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(jwks);
+                *stamp = Some(read_stamp);
+                tracing::info!(event = "jwks_reloaded", path = %path.display(), keys, "JWKS reloaded");
+            }
+            Err(message) => {
+                *stamp = Some(now);
+                tracing::error!(
+                    event = "jwks_error",
+                    path = %path.display(),
+                    error = %message,
+                    "JWKS file changed but cannot be used; keeping the keys already loaded"
+                );
+            }
+        }
+    }
+}
+
+struct Shared {
+    hub: Mutex<Hub>,
+    start: Instant,
+    observer: Option<Arc<dyn Observer>>,
+    keys: Keys,
+    policy: VerifyPolicy,
+    next_conn: AtomicU64,
+    ws_config: WebSocketConfig,
+    handshakes: Arc<Semaphore>,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Shared {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn hub(&self) -> MutexGuard<'_, Hub> {
+        self.hub.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn refused(&self, peer: SocketAddr, status: u16, reason: &str) {
+        if let Some(o) = &self.observer {
+            o.connection(&ConnectionEvent::Refused {
+                peer,
+                status,
+                reason,
+            });
+        }
+    }
+}
+
+fn header_of(bytes: &[u8]) -> (u8, u64) {
+    let ty = bytes.first().copied().unwrap_or(0);
+    let sid = bytes
+        .get(5..13)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_be_bytes);
+    (ty, sid)
+}
+
+fn other(p: Party) -> Party {
+    match p {
+        Party::Daemon => Party::Client,
+        Party::Client => Party::Daemon,
+        Party::Relay => Party::Relay,
+    }
+}
+
+/// Carries out the core's actions (under the hub lock). `incoming` is the connection and
+/// bytes of the message being handled, when there is one: a message the actions neither
+/// forward, answer, drop nor refuse was consumed by the relay (a Signal, an endpoint's Pong),
+/// and is reported as dropped with the reason `consumed`, so the observers see every frame.
+fn execute(
+    hub: &mut Hub,
+    observer: Option<&dyn Observer>,
+    actions: Vec<Action>,
+    incoming: Option<(ConnId, &[u8])>,
+) {
+    let mut accounted = false;
+    for action in actions {
+        match action {
+            Action::Send { conn, bytes, kind } => {
+                accounted |= kind != SendKind::Generated;
+                let Some(slot) = hub.conns.get(&conn) else {
+                    continue;
+                };
+                if let Some(o) = observer {
+                    let (frame_type, session_id) = header_of(&bytes);
+                    let (from, action) = match kind {
+                        SendKind::Forwarded => (other(slot.party), FrameAction::Forwarded),
+                        SendKind::Answered => (Party::Relay, FrameAction::Answered),
+                        SendKind::Generated => (Party::Relay, FrameAction::Generated),
+                    };
+                    o.frame(&FrameRecord {
+                        at: SystemTime::now(),
+                        conn,
+                        from,
+                        to: slot.party,
+                        session_id,
+                        frame_type,
+                        len: bytes.len(),
+                        bytes: &bytes,
+                        action,
+                        reason: None,
+                    });
+                }
+                if let Err(e) = slot.tx.send(Out::Frame(bytes)) {
+                    // The writer is gone (its socket failed): the reader is ending too. Say
+                    // so rather than losing a forwarded frame silently.
+                    if kind == SendKind::Forwarded
+                        && let (Some(o), Out::Frame(bytes)) = (observer, e.0)
+                    {
+                        let (frame_type, session_id) = header_of(&bytes);
+                        o.frame(&FrameRecord {
+                            at: SystemTime::now(),
+                            conn,
+                            from: other(slot.party),
+                            to: Party::Relay,
+                            session_id,
+                            frame_type,
+                            len: bytes.len(),
+                            bytes: &[],
+                            action: FrameAction::Dropped,
+                            reason: Some("receiver_gone"),
+                        });
+                    }
+                }
+            }
+            Action::Close { conn, code, reason } => {
+                let Some(slot) = hub.conns.get_mut(&conn) else {
+                    continue;
+                };
+                if slot.sent_close.is_none() {
+                    slot.sent_close = Some((code, reason));
+                    let _ = slot.tx.send(Out::Close(code, reason));
+                    slot.closing.notify_one();
+                }
+            }
+            Action::Event(event) => {
+                accounted |= matches!(
+                    event,
+                    RelayEvent::Dropped { .. } | RelayEvent::Refused { .. }
+                );
+                let Some(o) = observer else {
+                    continue;
+                };
+                match &event {
+                    RelayEvent::Dropped {
+                        conn,
+                        type_byte,
+                        session_id,
+                        reason,
+                    } => {
+                        let party = hub.conns.get(conn).map_or(Party::Relay, |s| s.party);
+                        // Backpressure and a closing receiver name the receiver's connection.
+                        let from = if matches!(*reason, "backpressure" | "receiver_closing") {
+                            other(party)
+                        } else {
+                            party
+                        };
+                        o.frame(&FrameRecord {
+                            at: SystemTime::now(),
+                            conn: *conn,
+                            from,
+                            to: Party::Relay,
+                            session_id: *session_id,
+                            frame_type: *type_byte,
+                            len: incoming.map_or(0, |(_, b)| b.len()),
+                            bytes: &[],
+                            action: FrameAction::Dropped,
+                            reason: Some(reason),
+                        });
+                    }
+                    RelayEvent::Refused {
+                        conn,
+                        type_byte,
+                        session_id,
+                        code,
+                    } => {
+                        let from = hub.conns.get(conn).map_or(Party::Relay, |s| s.party);
+                        o.frame(&FrameRecord {
+                            at: SystemTime::now(),
+                            conn: *conn,
+                            from,
+                            to: Party::Relay,
+                            session_id: *session_id,
+                            frame_type: *type_byte,
+                            len: incoming
+                                .filter(|(c, _)| c == conn)
+                                .map_or(0, |(_, b)| b.len()),
+                            bytes: &[],
+                            action: FrameAction::Refused,
+                            reason: Some(code.name()),
+                        });
+                    }
+                    _ => {}
+                }
+                o.relay_event(&event);
+            }
+        }
+    }
+    if let (false, Some((conn, bytes)), Some(o)) = (accounted, incoming, observer) {
+        let (frame_type, session_id) = header_of(bytes);
+        o.frame(&FrameRecord {
+            at: SystemTime::now(),
+            conn,
+            from: hub.conns.get(&conn).map_or(Party::Relay, |s| s.party),
+            to: Party::Relay,
+            session_id,
+            frame_type,
+            len: bytes.len(),
+            bytes: &[],
+            action: FrameAction::Dropped,
+            reason: Some("consumed"),
+        });
+    }
+}
+
+/// A bound relay, ready to [`run`](Self::run).
+pub struct RelayServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RelayServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayServer")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The WebSocket settings of the relay's side: R10's limit, small buffers.
+pub fn server_websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+        .read_buffer_size(4096)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(16 * 1024 + 2 * MAX_MESSAGE)
+}
+
+impl RelayServer {
+    /// Reads the keys and binds the listening socket.
+    pub async fn bind(config: ServerConfig) -> Result<Self, ServerError> {
+        let keys = Keys::load(config.jwks)?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr()?;
+        let policy = VerifyPolicy {
+            iss: config.iss,
+            ..VerifyPolicy::default()
+        };
+        let shared = Arc::new(Shared {
+            hub: Mutex::new(Hub {
+                core: RelayCore::new(config.relay),
+                conns: HashMap::new(),
+                shutting_down: false,
+            }),
+            start: Instant::now(),
+            observer: config.observer,
+            keys,
+            policy,
+            next_conn: AtomicU64::new(1),
+            ws_config: server_websocket_config(),
+            handshakes: Arc::new(Semaphore::new(MAX_HANDSHAKES)),
+            #[cfg(feature = "tls")]
+            tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
+        });
+        Ok(Self {
+            listener,
+            local_addr,
+            shared,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Whether it serves wss://.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.shared.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, closes every connection with
+    /// 1001 and returns (within a few seconds).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServerError> {
+        let shared = self.shared;
+        let mut background = JoinSet::new();
+        // Timers: R2 grace, R3 keepalive and idle.
+        {
+            let shared = shared.clone();
+            let period = tick_period(shared.hub().core.config());
+            background.spawn(async move {
+                let mut timer = tokio::time::interval(period);
+                timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    timer.tick().await;
+                    let now = shared.now();
+                    let mut hub = shared.hub();
+                    let actions = hub.core.tick(now);
+                    if !actions.is_empty() {
+                        execute(&mut hub, shared.observer.as_deref(), actions, None);
+                    }
+                }
+            });
+        }
+        if shared.keys.source.is_some() {
+            let shared = shared.clone();
+            background.spawn(async move {
+                let mut timer = tokio::time::interval(JWKS_POLL);
+                timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    timer.tick().await;
+                    let s = shared.clone();
+                    let _ = tokio::task::spawn_blocking(move || s.keys.refresh()).await;
+                }
+            });
+        }
+
+        let mut conns = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                accepted = self.listener.accept() => match accepted {
+                    Ok((tcp, peer)) => {
+                        let Ok(permit) = shared.handshakes.clone().try_acquire_owned() else {
+                            shared.refused(peer, 503, "too_many_handshakes");
+                            conns.spawn(refuse_raw(tcp));
+                            continue;
+                        };
+                        let shared = shared.clone();
+                        conns.spawn(async move {
+                            handle(shared, tcp, peer, permit).await;
+                        });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: log, back off a little, go on.
+                        tracing::warn!(event = "accept_error", error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        drop(self.listener);
+        // Close everyone with 1001.
+        {
+            let mut hub = shared.hub();
+            hub.shutting_down = true;
+            for slot in hub.conns.values_mut() {
+                if slot.sent_close.is_none() {
+                    slot.sent_close = Some((1001, SHUTDOWN_REASON));
+                    let _ = slot.tx.send(Out::Close(1001, SHUTDOWN_REASON));
+                    slot.closing.notify_one();
+                }
+            }
+        }
+        let deadline = tokio::time::sleep(CLOSE_TIMEOUT + Duration::from_secs(1));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => break,
+                next = conns.join_next() => if next.is_none() { break },
+            }
+        }
+        conns.abort_all();
+        background.abort_all();
+        // Connections that never answered: dropping their queues ends their writers.
+        shared.hub().conns.clear();
+        Ok(())
+    }
+}
+
+/// How often `tick` runs: a quarter of the shortest timer, between 10 ms and 1 s.
+fn tick_period(c: &RelayConfig) -> Duration {
+    let shortest = c.grace.min(c.ping_interval).min(c.idle_timeout);
+    (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
+async fn refuse_raw(mut tcp: TcpStream) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        tcp.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        ),
+    )
+    .await;
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let _ = tcp.set_nodelay(true);
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = shared.tls.clone() {
+        let started = Instant::now();
+        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+        match tls {
+            Ok(Ok(stream)) => {
+                let left = HANDSHAKE_TIMEOUT.saturating_sub(started.elapsed());
+                serve(shared, stream, peer, permit, left).await;
+            }
+            Ok(Err(_)) => shared.refused(peer, 0, "tls_handshake_failed"),
+            Err(_) => shared.refused(peer, 408, "handshake_timeout"),
+        }
+        return;
+    }
+    serve(shared, tcp, peer, permit, HANDSHAKE_TIMEOUT).await;
+}
+
+/// What the upgrade callback decided.
+enum Verdict {
+    Admitted { conn: ConnId, role: &'static str },
+    Refused { status: u16, reason: &'static str },
+}
+
+/// The token of an upgrade request: `Authorization: Bearer` first, else `?token=` (an
+/// `Authorization` header of another scheme is ignored).
+fn token_of(req: &Request) -> Option<&str> {
+    let bearer = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    if let Some(t) = bearer {
+        return Some(t).filter(|t| !t.is_empty());
+    }
+    req.uri()
+        .query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .filter(|t| !t.is_empty())
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn refusal_response(status: u16, reason: &str) -> ErrorResponse {
+    let mut resp = http::Response::new(Some(format!("{reason}\n")));
+    *resp.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if status == 401 {
+        resp.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    resp
+}
+
+/// Verifies the token and admits the connection into the core (the whole decision happens
+/// here, before the upgrade response is written).
+fn authorize(
+    shared: &Shared,
+    req: &Request,
+    tx: UnboundedSender<Out>,
+    closing: Arc<Notify>,
+    peer: SocketAddr,
+) -> Verdict {
+    let Some(text) = token_of(req) else {
+        return Verdict::Refused {
+            status: 401,
+            reason: TokenError::Missing.code(),
+        };
+    };
+    let claims = {
+        let mut jwks = shared.keys.get();
+        let mut result = token::verify(text, &jwks, &shared.policy, unix_now());
+        if matches!(result, Err(TokenError::UnknownKid { .. })) {
+            // A key we do not know yet: the file may have just been rotated.
+            shared.keys.refresh();
+            jwks = shared.keys.get();
+            result = token::verify(text, &jwks, &shared.policy, unix_now());
+        }
+        match result {
+            Ok(c) => c,
+            Err(e) => {
+                return Verdict::Refused {
+                    status: e.http_status(),
+                    reason: e.code(),
+                };
+            }
+        }
+    };
+    // Valid but not allowed: a client token must grant `session:create` (authentication.md:
+    // the relay acts on `scp` alone, no implicit defaults).
+    if claims.role == Role::Client && !claims.has_scope(token::SCOPE_SESSION_CREATE) {
+        return Verdict::Refused {
+            status: 403,
+            reason: "missing_scope",
+        };
+    }
+    let Some(admission) = Admission::from_claims(&claims) else {
+        return Verdict::Refused {
+            status: 401,
+            reason: "invalid_sid",
+        };
+    };
+    let role = admission.role();
+    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let now = shared.now();
+    let mut hub = shared.hub();
+    if hub.shutting_down {
+        return Verdict::Refused {
+            status: 503,
+            reason: "shutting_down",
+        };
+    }
+    // Check before adding the slot, so a refused connection never receives a frame.
+    if let Err(r) = hub.core.check(&admission) {
+        return Verdict::Refused {
+            status: r.http_status(),
+            reason: refusal_reason(r),
+        };
+    }
+    hub.conns.insert(
+        conn,
+        Slot {
+            tx,
+            party: Party::from_role(role),
+            opened: Instant::now(),
+            sent_close: None,
+            closing,
+        },
+    );
+    match hub.core.open(conn, admission, now) {
+        Ok(actions) => {
+            if let Some(o) = &shared.observer {
+                o.connection(&ConnectionEvent::Opened { conn, role, peer });
+            }
+            execute(&mut hub, shared.observer.as_deref(), actions, None);
+            Verdict::Admitted { conn, role }
+        }
+        Err(r) => {
+            hub.conns.remove(&conn);
+            Verdict::Refused {
+                status: r.http_status(),
+                reason: refusal_reason(r),
+            }
+        }
+    }
+}
+
+fn refusal_reason(r: super::core::Refusal) -> &'static str {
+    match r {
+        super::core::Refusal::SessionLive => "session_live",
+        super::core::Refusal::TooManyConnections => "too_many_connections",
+        super::core::Refusal::DuplicateConnection => "duplicate_connection",
+    }
+}
+
+async fn serve<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    time_left: Duration,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, rx) = unbounded_channel();
+    let closing = Arc::new(Notify::new());
+    let mut verdict = None;
+    #[allow(clippy::result_large_err)] // the tungstenite callback's type is fixed
+    let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        let v = authorize(&shared, req, tx, closing.clone(), peer);
+        let out = match &v {
+            Verdict::Admitted { .. } => Ok(resp),
+            Verdict::Refused { status, reason } => Err(refusal_response(*status, reason)),
+        };
+        verdict = Some(v);
+        out
+    };
+    let upgraded = tokio::time::timeout(
+        time_left,
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(shared.ws_config)),
+    )
+    .await;
+    drop(permit);
+    let (conn, role) = match (verdict, upgraded) {
+        (Some(Verdict::Admitted { conn, role }), Ok(Ok(ws))) => {
+            connection(&shared, ws, conn, role, rx, closing).await;
+            return;
+        }
+        (Some(Verdict::Admitted { conn, role }), _) => (conn, role),
+        (Some(Verdict::Refused { status, reason }), _) => {
+            shared.refused(peer, status, reason);
+            return;
+        }
+        (None, Err(_)) => {
+            shared.refused(peer, 408, "handshake_timeout");
+            return;
+        }
+        (None, Ok(Err(e))) => {
+            let reason = match e {
+                WsError::AttackAttempt => "request_too_large",
+                WsError::Http(_) | WsError::HttpFormat(_) | WsError::Protocol(_) => {
+                    "not_a_websocket_upgrade"
+                }
+                _ => "handshake_failed",
+            };
+            shared.refused(peer, 400, reason);
+            return;
+        }
+        (None, Ok(Ok(_))) => return, // cannot happen: the callback always runs first
+    };
+    // Admitted, but the upgrade response could not be written: the connection is gone.
+    finish(&shared, conn, role, None);
+}
+
+/// The end of a connection: tell the core, forget the slot, report the close.
+fn finish(shared: &Shared, conn: ConnId, role: &'static str, peer_code: Option<u16>) {
+    let now = shared.now();
+    let mut hub = shared.hub();
+    let actions = hub.core.on_closed(conn, now);
+    execute(&mut hub, shared.observer.as_deref(), actions, None);
+    let slot = hub.conns.remove(&conn);
+    drop(hub);
+    if let (Some(o), Some(slot)) = (&shared.observer, slot) {
+        let (code, reason) = match (slot.sent_close, peer_code) {
+            (Some((code, reason)), _) => (code, reason),
+            (None, Some(code)) => (code, "closed by peer"),
+            (None, None) => (1006, "connection lost"),
+        };
+        o.connection(&ConnectionEvent::Closed {
+            conn,
+            role,
+            code,
+            reason,
+            lifetime: slot.opened.elapsed(),
+        });
+    }
+}
+
+async fn connection<S>(
+    shared: &Arc<Shared>,
+    ws: WebSocketStream<S>,
+    conn: ConnId,
+    role: &'static str,
+    rx: UnboundedReceiver<Out>,
+    closing: Arc<Notify>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sink, mut stream) = ws.split();
+    let mut writer = tokio::spawn(write_loop(shared.clone(), sink, rx, conn));
+    let mut peer_code = None;
+    let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    loop {
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Binary(bytes))) => {
+                    let now = shared.now();
+                    let mut hub = shared.hub();
+                    if hub.shutting_down {
+                        continue;
+                    }
+                    let actions = hub.core.on_message(conn, &bytes, now);
+                    execute(&mut hub, shared.observer.as_deref(), actions, Some((conn, &bytes)));
+                }
+                Some(Ok(Message::Text(_))) => {
+                    let now = shared.now();
+                    let mut hub = shared.hub();
+                    let actions = hub.core.on_text(conn, now);
+                    execute(&mut hub, shared.observer.as_deref(), actions, None);
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    peer_code = Some(frame.map_or(1005, |f| u16::from(f.code)));
+                }
+                Some(Ok(_)) => {} // WebSocket Ping/Pong: tungstenite answers them itself
+                Some(Err(WsError::Capacity(_))) => {
+                    // R10: too large, refused before it was buffered whole.
+                    {
+                        let now = shared.now();
+                        let mut hub = shared.hub();
+                        let actions = hub.core.on_oversized(conn, now);
+                        execute(&mut hub, shared.observer.as_deref(), actions, None);
+                    }
+                    // The stream cannot be read on; let the writer send the close.
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await;
+                    break;
+                }
+                Some(Err(_)) | None => break,
+            },
+            () = closing.notified(), if deadline.is_none() => {
+                deadline = Some(Box::pin(tokio::time::sleep(CLOSE_TIMEOUT)));
+            }
+            () = async { deadline.as_mut().expect("armed").await }, if deadline.is_some() => break,
+        }
+    }
+    finish(shared, conn, role, peer_code);
+    // The slot (and its sender) is gone: the writer ends once it has written what it holds.
+    if tokio::time::timeout(CLOSE_TIMEOUT, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+}
+
+async fn write_loop<S>(
+    shared: Arc<Shared>,
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    mut rx: UnboundedReceiver<Out>,
+    conn: ConnId,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    while let Some(first) = rx.recv().await {
+        let mut written = 0usize;
+        let mut close = None;
+        let mut next = Some(first);
+        let mut count = 0;
+        while let Some(item) = next.take() {
+            match item {
+                Out::Frame(bytes) => {
+                    written += bytes.len();
+                    if sink.feed(Message::Binary(bytes.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Out::Close(code, reason) => {
+                    close = Some((code, reason));
+                    break;
+                }
+            }
+            count += 1;
+            if count < WRITE_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+        if written > 0 {
+            shared.hub().core.on_flushed(conn, written);
+        }
+        if let Some((code, reason)) = close {
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: reason.into(),
+            };
+            let _ = sink.send(Message::Close(Some(frame))).await;
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}
