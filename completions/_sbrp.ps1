@@ -446,6 +446,31 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Measure `sbrp relay` (a child process) against a direct WebSocket echo on 127.0.0.1: throughput, round trips, 10,000 sessions'' memory, handshakes')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'sbrp;bench;relay' {
+            [CompletionResult]::new('--seconds', '--seconds', [CompletionResultType]::ParameterName, 'Seconds per measurement (each size: 2 × this for the throughput rounds and 0.3 × this for round trips; paced: this, at least 1, through the relay and again direct)')
+            [CompletionResult]::new('--sessions', '--sessions', [CompletionResultType]::ParameterName, 'Client sessions held open at once in the concurrency phase (the bench raises its own open-file limit, which the relay inherits, to fit them)')
+            [CompletionResult]::new('--tamper-every', '--tamper-every', [CompletionResultType]::ParameterName, 'Test hook: the bench''s own daemon changes one byte of every Nth echo it sends, which the client must catch (the bench then fails with exit 6)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the results as JSON (schema sbrp.bench-relay/1)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'sbrp;bench;help' {
+            [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Measure `sbrp relay` (a child process) against a direct WebSocket echo on 127.0.0.1: throughput, round trips, 10,000 sessions'' memory, handshakes')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'sbrp;bench;help;relay' {
+            break
+        }
+        'sbrp;bench;help;help' {
             break
         }
         'sbrp;completions' {
@@ -558,6 +583,10 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             break
         }
         'sbrp;help;bench' {
+            [CompletionResult]::new('relay', 'relay', [CompletionResultType]::ParameterValue, 'Measure `sbrp relay` (a child process) against a direct WebSocket echo on 127.0.0.1: throughput, round trips, 10,000 sessions'' memory, handshakes')
+            break
+        }
+        'sbrp;help;bench;relay' {
             break
         }
         'sbrp;help;completions' {

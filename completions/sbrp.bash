@@ -55,6 +55,18 @@ _sbrp() {
             sbrp,token)
                 cmd="sbrp__subcmd__token"
                 ;;
+            sbrp__subcmd__bench,help)
+                cmd="sbrp__subcmd__bench__subcmd__help"
+                ;;
+            sbrp__subcmd__bench,relay)
+                cmd="sbrp__subcmd__bench__subcmd__relay"
+                ;;
+            sbrp__subcmd__bench__subcmd__help,help)
+                cmd="sbrp__subcmd__bench__subcmd__help__subcmd__help"
+                ;;
+            sbrp__subcmd__bench__subcmd__help,relay)
+                cmd="sbrp__subcmd__bench__subcmd__help__subcmd__relay"
+                ;;
             sbrp__subcmd__help,bench)
                 cmd="sbrp__subcmd__help__subcmd__bench"
                 ;;
@@ -93,6 +105,9 @@ _sbrp() {
                 ;;
             sbrp__subcmd__help,token)
                 cmd="sbrp__subcmd__help__subcmd__token"
+                ;;
+            sbrp__subcmd__help__subcmd__bench,relay)
+                cmd="sbrp__subcmd__help__subcmd__bench__subcmd__relay"
                 ;;
             sbrp__subcmd__help__subcmd__peer,client)
                 cmd="sbrp__subcmd__help__subcmd__peer__subcmd__client"
@@ -245,13 +260,85 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__bench)
-            opts="-h -V --seconds --json --color --help --version"
+            opts="-h -V --seconds --json --color --help --version relay help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__bench__subcmd__help)
+            opts="relay help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__bench__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__bench__subcmd__help__subcmd__relay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__bench__subcmd__relay)
+            opts="-h -V --seconds --sessions --json --tamper-every --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tamper-every)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -371,8 +458,22 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__help__subcmd__bench)
-            opts=""
+            opts="relay"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sbrp__subcmd__help__subcmd__bench__subcmd__relay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

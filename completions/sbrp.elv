@@ -403,6 +403,27 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand relay 'Measure `sbrp relay` (a child process) against a direct WebSocket echo on 127.0.0.1: throughput, round trips, 10,000 sessions'' memory, handshakes'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;bench;relay'= {
+            cand --seconds 'Seconds per measurement (each size: 2 × this for the throughput rounds and 0.3 × this for round trips; paced: this, at least 1, through the relay and again direct)'
+            cand --sessions 'Client sessions held open at once in the concurrency phase (the bench raises its own open-file limit, which the relay inherits, to fit them)'
+            cand --tamper-every 'Test hook: the bench''s own daemon changes one byte of every Nth echo it sends, which the client must catch (the bench then fails with exit 6)'
+            cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
+            cand --json 'Print the results as JSON (schema sbrp.bench-relay/1)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sbrp;bench;help'= {
+            cand relay 'Measure `sbrp relay` (a child process) against a direct WebSocket echo on 127.0.0.1: throughput, round trips, 10,000 sessions'' memory, handshakes'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sbrp;bench;help;relay'= {
+        }
+        &'sbrp;bench;help;help'= {
         }
         &'sbrp;completions'= {
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
@@ -490,6 +511,9 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;help;token;jwks'= {
         }
         &'sbrp;help;bench'= {
+            cand relay 'Measure `sbrp relay` (a child process) against a direct WebSocket echo on 127.0.0.1: throughput, round trips, 10,000 sessions'' memory, handshakes'
+        }
+        &'sbrp;help;bench;relay'= {
         }
         &'sbrp;help;completions'= {
         }

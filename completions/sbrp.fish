@@ -338,13 +338,26 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcomm
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Run every validation step of authentication.md, in order (exit 0 valid, 1 invalid)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "jwks" -d 'Print the JWKS (JSON Web Key Set) of one or more key files'
 complete -c sbrp -n "__fish_sbrp_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l seconds -d 'Seconds per measurement (13 measurements plus 4 per size)' -r
-complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and not __fish_seen_subcommand_from relay help" -l seconds -d 'Seconds per measurement (13 measurements plus 4 per size)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and not __fish_seen_subcommand_from relay help" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
-complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -l json -d 'Print the results as JSON (schema sbrp.bench/1)'
-complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c sbrp -n "__fish_sbrp_using_subcommand bench" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and not __fish_seen_subcommand_from relay help" -l json -d 'Print the results as JSON (schema sbrp.bench/1)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and not __fish_seen_subcommand_from relay help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and not __fish_seen_subcommand_from relay help" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and not __fish_seen_subcommand_from relay help" -f -a "relay" -d 'Measure `sbrp relay` (a child process) against a direct WebSocket echo on 127.0.0.1: throughput, round trips, 10,000 sessions\' memory, handshakes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and not __fish_seen_subcommand_from relay help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and __fish_seen_subcommand_from relay" -l seconds -d 'Seconds per measurement (each size: 2 × this for the throughput rounds and 0.3 × this for round trips; paced: this, at least 1, through the relay and again direct)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and __fish_seen_subcommand_from relay" -l sessions -d 'Client sessions held open at once in the concurrency phase (the bench raises its own open-file limit, which the relay inherits, to fit them)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and __fish_seen_subcommand_from relay" -l tamper-every -d 'Test hook: the bench\'s own daemon changes one byte of every Nth echo it sends, which the client must catch (the bench then fails with exit 6)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and __fish_seen_subcommand_from relay" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
+always\t'Always colour human-readable output (never JSON)'
+never\t'Never colour'"
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and __fish_seen_subcommand_from relay" -l json -d 'Print the results as JSON (schema sbrp.bench-relay/1)'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and __fish_seen_subcommand_from relay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and __fish_seen_subcommand_from relay" -s V -l version -d 'Print version'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "relay" -d 'Measure `sbrp relay` (a child process) against a direct WebSocket echo on 127.0.0.1: throughput, round trips, 10,000 sessions\' memory, handshakes'
+complete -c sbrp -n "__fish_sbrp_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand completions" -l color -d 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured' -r -f -a "auto\t'Colour only when the stream is a terminal, `NO_COLOR` is unset or empty, and `TERM` is not `dumb`'
 always\t'Always colour human-readable output (never JSON)'
 never\t'Never colour'"
@@ -382,3 +395,4 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcomma
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "inspect" -d 'Decode a token without verifying it, and list every rule it breaks'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "verify" -d 'Run every validation step of authentication.md, in order (exit 0 valid, 1 invalid)'
 complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "jwks" -d 'Print the JWKS (JSON Web Key Set) of one or more key files'
+complete -c sbrp -n "__fish_sbrp_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "relay" -d 'Measure `sbrp relay` (a child process) against a direct WebSocket echo on 127.0.0.1: throughput, round trips, 10,000 sessions\' memory, handshakes'

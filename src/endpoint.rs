@@ -426,6 +426,17 @@ impl SessionTable {
         self.suspended.is_some()
     }
 
+    /// Sessions [`SessionTable::resume`] would signal at `now`: the kept ones while the resume
+    /// window is open, else 0.
+    pub fn resumable_at(&self, now: Instant) -> usize {
+        match self.suspended {
+            Some(since) if now.saturating_duration_since(since) <= self.limits.resume_window => {
+                self.sessions.len()
+            }
+            _ => 0,
+        }
+    }
+
     /// A new connection after [`SessionTable::suspend`]: within the resume window, appends
     /// `Signal(ready)` to `out` for every kept session whose state is whole (an `Event::Resumed`
     /// each) and `Signal(close, state_lost)` for any whose send counter is exhausted (ended,
@@ -894,6 +905,11 @@ mod tests {
         let t0 = Instant::now();
         t.suspend(t0);
         assert!(t.is_suspended() && t.contains(s));
+        assert_eq!(t.resumable_at(t0 + DEFAULT_RESUME_WINDOW), 1);
+        assert_eq!(
+            t.resumable_at(t0 + DEFAULT_RESUME_WINDOW + Duration::from_millis(1)),
+            0
+        );
         let (mut out, mut ev) = (Vec::new(), Vec::new());
         t.resume(t0 + Duration::from_secs(2), &mut out, &mut ev);
         assert_eq!(

@@ -5,7 +5,10 @@
 //!   [`SessionHandler`] gets the plaintexts and returns the replies. It reconnects after a drop
 //!   with the reference's backoff ([`Backoff`]: 1 s × 2^n capped at 30 s, plus up to 500 ms of
 //!   jitter, reset after a connection that lasted 5 s) and asks its [`TokenSource`] for a token
-//!   at every attempt, so another process can renew a token file.
+//!   at every attempt, so another process can renew a token file. The table's
+//!   [`Limits`](crate::endpoint::Limits) hold (sessions, handshake budget, idle deadline);
+//!   [`RelayDaemon::resumable`] keeps the sessions across a reconnect and sends their Signals;
+//!   [`RelayDaemon::run_until`] closes with 1001 when its shutdown future resolves.
 //! - [`RelayClient`]: one session through a relay: the session id comes from the token's `sid`
 //!   (a client does not verify its token), the daemon's identity is checked against a pinned
 //!   key, Pings are answered, `session_paused` stops sending until `session_resumed`.
@@ -14,7 +17,9 @@
 //!
 //! Frames travel one per binary message ([`crate::ws`]): a text message closes the
 //! connection with 1003, a message over 65549 bytes with 1009 (the WebSocket layer refuses to
-//! buffer more). The token never appears in errors, `Debug` or [`RelayConfig::redacted_url`].
+//! buffer more). The token never appears in errors, `Debug`, [`RelayConfig::redacted_url`] or
+//! [`RelayConfig::logged_url`] (`token=<redacted>`); the URL carrying it is built in a zeroizing
+//! buffer.
 //!
 //! Cancel [`RelayDaemon::run`] by dropping its future (e.g. in `tokio::select!` with a
 //! shutdown signal).
@@ -355,20 +360,21 @@ pub async fn connect(config: &RelayConfig, token: &Token) -> Result<Connection, 
     } else {
         Some(tokio_tungstenite::Connector::Plain)
     };
-    #[cfg(not(feature = "tls"))]
-    let connector: Option<tokio_tungstenite::Connector> = if config.secure {
-        return Err(ConnectError::Tls(
-            "this build has no TLS support (feature `tls`)".into(),
-        ));
-    } else {
-        None
-    };
+    #[cfg(feature = "tls")]
     let attempt = tokio_tungstenite::connect_async_tls_with_config(
         req,
         Some(websocket_config()),
         true,
         connector,
     );
+    #[cfg(not(feature = "tls"))]
+    if config.secure {
+        return Err(ConnectError::Tls(
+            "this build has no TLS support (feature `tls`)".into(),
+        ));
+    }
+    #[cfg(not(feature = "tls"))]
+    let attempt = tokio_tungstenite::connect_async_with_config(req, Some(websocket_config()), true);
     let result = tokio::time::timeout(config.connect_timeout, attempt)
         .await
         .map_err(|_| {
@@ -774,11 +780,7 @@ impl RelayDaemon {
                         transport: conn.transport(),
                         host: conn.host(),
                         attempt,
-                        kept: if self.table.is_suspended() {
-                            self.table.len()
-                        } else {
-                            0
-                        },
+                        kept: self.table.resumable_at(started),
                     });
                     let end = match resume(&mut self.table, &mut handler, &mut log, started) {
                         Some(frames) => send_all(&mut conn, frames).await.err(),

@@ -1,7 +1,9 @@
 //! `sbrp peer client --relay` and `sbrp peer daemon --relay` (the real binary) through the test
 //! relay of `tests/test_relay` on 127.0.0.1, with tokens from `sbrp token mint`: both token
 //! modes, 401/403/409 → exit 7, a terminal Control → exit 6, a relay that drops its daemons
-//! (the daemon reconnects), SBRP Ping answered, session_paused honoured.
+//! (the daemon reconnects), wss with `--ca`, a client in flight through session_paused (expired,
+//! or resumed by `--resumable`), framing violations → exit 6, and through the Python relay one
+//! frame per message and a close frame at the end of every connection.
 #![cfg(feature = "tls")]
 
 mod test_relay;
@@ -605,6 +607,10 @@ async fn a_resumable_daemon_resumes_a_client_in_flight() {
         assert!(err.contains(&format!("Control {name}")), "{err}");
     }
     assert_eq!(relay.state.lock().unwrap().signals, [(81, 0, 0)]);
+    // The request sent right after the drop was dropped by the relay (the session was
+    // paused); the client sent it again after session_resumed.
+    assert!(relay.state.lock().unwrap().dropped_not_ready >= 1);
+    assert!(err.contains("sending the request again"), "{err}");
     terminate(&daemon);
     let dout = daemon.wait_with_output().unwrap();
     assert_eq!(dout.status.code(), Some(0));

@@ -3,8 +3,8 @@
 //! and the relay so the test can drop the daemon's connection (the realistic case: a relay
 //! restart loses its state, a daemon's network does not). The client sees `session_paused`,
 //! `session_pending`, `session_resumed` and the session goes on with the same keys; without
-//! `--resumable` it sees `session_expired`. A CLI client through the same relay checks the
-//! ordinary path.
+//! `--resumable` it sees `session_expired`. A CLI client in flight rides the drop out too (it
+//! sends again what the relay dropped while the session was paused).
 #![cfg(feature = "tls")]
 
 use std::io::{BufRead, BufReader, Read};
@@ -367,4 +367,73 @@ async fn without_resumable_the_session_expires_under_sbrp_relay() {
     echo(&mut c2, b"after").await;
     daemon.kill().unwrap();
     daemon.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_client_in_flight_rides_out_the_daemon_dropping_under_sbrp_relay() {
+    let s = Setup::new();
+    let proxy = Proxy::start(s.relay_addr).await;
+    let via_proxy = format!("ws://{}/", proxy.addr);
+    let direct = format!("ws://{}/", s.relay_addr);
+    let dtok = s.mint("daemon.jwt", "daemon", &["--scp", "session:resume"]);
+    let daemon = s.daemon(&via_proxy, &dtok, &["--resumable"]);
+    // The daemon is on the relay once a library client gets a session.
+    client(&s, &direct, 700).await.close().await;
+    let ctok = s.mint("cli.jwt", "client", &["--sid", "701"]);
+    let mut cli = sbrp()
+        .args([
+            "peer",
+            "client",
+            "--raw",
+            "--json",
+            "--count",
+            "100",
+            "--daemon-id",
+            DID,
+        ])
+        .args([
+            "--identity-key",
+            &s.daemon_pub,
+            "--relay",
+            &direct,
+            "--token-file",
+        ])
+        .arg(&ctok)
+        .env("SBRP_HOME", s.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(cli.stderr.take().unwrap());
+    let (open_tx, open_rx) = std::sync::mpsc::channel();
+    let lines = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("open with") {
+                let _ = open_tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // The session is open and its 100 echoes under way: cut the daemon's connection.
+    tokio::task::spawn_blocking(move || open_rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .expect("the CLI client opened its session");
+    proxy.cut();
+    let out = tokio::task::spawn_blocking(move || cli.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let err = lines.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["matched"], 100, "{v}");
+    for name in ["session_paused", "session_pending", "session_resumed"] {
+        assert!(err.contains(&format!("Control {name}")), "{err}");
+    }
+    terminate(&daemon);
+    assert_eq!(daemon.wait_with_output().unwrap().status.code(), Some(0));
 }

@@ -2,8 +2,9 @@
 //! `tests/test_relay`: tokens minted by `sbrp::token::mint` and checked before the upgrade,
 //! both token modes, 401/403/409, wss with a CA made in the test, a relay that drops its
 //! daemons (the daemon reconnects; a client in flight sees session_paused, then
-//! session_expired), SBRP Ping/Pong, a text message (1003), an oversized message (1009), a
-//! terminal Control that ends one session only.
+//! session_expired), a resumable daemon that keeps its sessions across a reconnect (Signal
+//! ready; state_lost for one its handler lost), SBRP Ping/Pong, a text message (1003), an
+//! oversized message (1009), a terminal Control that ends one session only.
 #![cfg(feature = "tls")]
 
 mod test_relay;

@@ -31,12 +31,19 @@ use zeroize::Zeroizing;
 use super::exit::{CliError, CliResult, Exit};
 use super::output::Output;
 
+#[cfg(feature = "relay")]
+pub mod relay;
+
 /// Message sizes of the AEAD rows.
 pub const SIZES: [usize; 4] = [64, 1024, 16 * 1024, 65508];
 
 /// `sbrp bench`
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+
     /// Seconds per measurement (13 measurements plus 4 per size)
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = super::peer::parse_seconds)]
     seconds: Duration,
@@ -44,6 +51,14 @@ pub struct Args {
     /// Print the results as JSON (schema sbrp.bench/1)
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum BenchCommand {
+    /// Measure `sbrp relay` (a child process) against a direct WebSocket echo on 127.0.0.1:
+    /// throughput, round trips, 10,000 sessions' memory, handshakes
+    #[cfg(feature = "relay")]
+    Relay(relay::Args),
 }
 
 /// Runs `f` (which does `batch` operations per call) for about `time`; returns operations per
@@ -526,8 +541,13 @@ fn table(out: &Output, r: &Report) -> String {
     t
 }
 
-/// Runs `sbrp bench`.
+/// Runs `sbrp bench` (or `sbrp bench relay`).
 pub fn run(out: &Output, args: Args) -> CliResult {
+    match args.command {
+        #[cfg(feature = "relay")]
+        Some(BenchCommand::Relay(a)) => return relay::run(out, a),
+        None => {}
+    }
     if args.seconds.is_zero() {
         return Err(CliError::new(Exit::Usage, "--seconds must be more than 0"));
     }

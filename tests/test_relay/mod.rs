@@ -5,8 +5,10 @@
 //! Pings, tells the daemon `session_ended` when a client leaves, tells clients
 //! `session_paused` when their daemon drops and `session_expired` when it returns without
 //! `session:resume`; with it `session_pending`, then `session_resumed` on the daemon's
-//! `Signal(ready)` or `session_expired` on `Signal(close)` (every Signal is recorded). Tests
-//! can inject messages and drop the daemons.
+//! `Signal(ready)` or `session_expired` on `Signal(close)` (every Signal is recorded); client
+//! frames for a paused or pending session are dropped and counted, as `sbrp relay` does. Tests
+//! can inject messages, stall a session, and drop the daemons (at once, or right after a given
+//! daemon Data frame).
 #![allow(dead_code, clippy::result_large_err)] // the tungstenite callback type is fixed
 
 use std::collections::HashMap;
@@ -37,9 +39,9 @@ pub struct State {
     pub pending: Vec<(String, u64)>,
     /// Signals from daemons: (session id, signal byte, reason byte).
     pub signals: Vec<(u64, u8, u8)>,
-    /// Client frames held while their session is paused or pending (delivered after
-    /// `Signal(ready)`, dropped when the session expires).
-    pub held: HashMap<(String, u64), Vec<Vec<u8>>>,
+    /// Client frames dropped because their session was paused or pending (as `sbrp relay`
+    /// does: `not_ready`).
+    pub dropped_not_ready: usize,
     /// Drop the daemon right after forwarding the n-th daemon Data of this session.
     pub drop_daemon_after: Option<(u64, usize)>,
     /// Forward no daemon Data of this session after the n-th (its client is left waiting).
@@ -272,9 +274,6 @@ impl TestRelay {
                             let _ = c.send(Out::Close(1000));
                         }
                     }
-                    if !resumable {
-                        st.held.remove(&key);
-                    }
                     if resumable {
                         st.pending.push(key);
                     }
@@ -319,14 +318,10 @@ impl TestRelay {
                     let key = (did.clone(), fsid);
                     if st.pending.contains(&key) {
                         st.pending.retain(|k| *k != key);
-                        let held = st.held.remove(&key).unwrap_or_default();
                         if let Some(c) = st.clients.get(&key) {
                             if bytes[13] == 0 {
                                 let _ =
                                     c.send(Out::Msg(Message::Binary(control(0x1002, fsid).into())));
-                                for f in held {
-                                    let _ = tx.send(Out::Msg(Message::Binary(f.into())));
-                                }
                             } else {
                                 let _ =
                                     c.send(Out::Msg(Message::Binary(control(0x0302, fsid).into())));
@@ -364,7 +359,7 @@ impl TestRelay {
                         && (st.paused.contains(&(did.clone(), sid))
                             || st.pending.contains(&(did.clone(), sid))) =>
                 {
-                    st.held.entry((did.clone(), sid)).or_default().push(bytes);
+                    st.dropped_not_ready += 1;
                 }
                 0x01 | 0x03 if !is_daemon && fsid == sid => match st.daemons.get(&did) {
                     Some(d) => {
@@ -389,7 +384,6 @@ impl TestRelay {
                 st.clients.remove(&(did.clone(), sid));
                 st.paused.retain(|k| *k != (did.clone(), sid));
                 st.pending.retain(|k| *k != (did.clone(), sid));
-                st.held.remove(&(did.clone(), sid));
                 if let Some(d) = st.daemons.get(&did) {
                     let _ = d.send(Out::Msg(Message::Binary(control(0x1003, sid).into())));
                 }

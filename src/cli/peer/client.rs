@@ -4,7 +4,10 @@
 //! Frames that arrive while the client waits are handled the way an endpoint behind a relay
 //! must: a Ping is answered with a Pong, a non-terminal Control (session_pending,
 //! session_paused, rate_limited, …) is reported and waiting goes on, a terminal Control or
-//! session_ended for this session ends the run with that code.
+//! session_ended for this session ends the run with that code. While paused nothing is sent;
+//! when `session_resumed` arrives while a reply is awaited, the message (or request) is sent
+//! again, sealed anew: a relay drops what arrives for a paused session, and the daemon's
+//! connection may have taken the reply with it.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -205,6 +208,9 @@ struct Conn<'a> {
     held: VecDeque<Received>,
     /// How long to wait for `session_resumed` (the reply timeout).
     pause_limit: Duration,
+    /// `session_resumed` arrived while a reply was awaited: what was sent before may have been
+    /// lost with the daemon's connection (a relay drops what arrives for a paused session).
+    resumed: bool,
 }
 
 impl Conn<'_> {
@@ -258,7 +264,21 @@ impl Conn<'_> {
             })?;
             self.held.push_back(f);
         }
+        // Sent after the resume: nothing to send again.
+        self.resumed = false;
         Ok(())
+    }
+
+    /// Like [`Conn::next`], but `Ok(None)` as soon as `session_resumed` arrives (the caller
+    /// sends again what may have been lost).
+    fn next_or_resumed(
+        &mut self,
+        deadline: Option<Instant>,
+        on_timeout: impl Fn() -> Failure,
+    ) -> Result<Option<Received>, Failure> {
+        self.resumed = false;
+        let got = self.next_watching(deadline, on_timeout, true)?;
+        Ok(got)
     }
 
     /// Waits for the next frame of interest until `deadline`; answers Pings and reports
@@ -268,15 +288,32 @@ impl Conn<'_> {
         deadline: Option<Instant>,
         on_timeout: impl Fn() -> Failure,
     ) -> Result<Received, Failure> {
+        match self.next_watching(deadline, on_timeout, false)? {
+            Some(f) => Ok(f),
+            // Only a watching wait returns early.
+            None => Err(Failure::protocol(None, "no frame")),
+        }
+    }
+
+    fn next_watching(
+        &mut self,
+        deadline: Option<Instant>,
+        on_timeout: impl Fn() -> Failure,
+        watch_resume: bool,
+    ) -> Result<Option<Received>, Failure> {
         if !self.paused
             && let Some(f) = self.held.pop_front()
         {
-            return Ok(f);
+            return Ok(Some(f));
         }
         loop {
             while let Some(f) = self.queue.pop_front() {
                 if let Some(f) = self.triage(f)? {
-                    return Ok(f);
+                    return Ok(Some(f));
+                }
+                if watch_resume && self.resumed {
+                    self.resumed = false;
+                    return Ok(None);
                 }
             }
             match self.transport.recv(deadline) {
@@ -364,7 +401,10 @@ impl Conn<'_> {
                 if ours {
                     match c.code.known() {
                         Some(ErrorCode::SessionPaused) => self.paused = true,
-                        Some(ErrorCode::SessionResumed) => self.paused = false,
+                        Some(ErrorCode::SessionResumed) => {
+                            self.paused = false;
+                            self.resumed = true;
+                        }
                         _ => {}
                     }
                 }
@@ -606,6 +646,7 @@ pub fn run(out: &Output, args: Args) -> CliResult {
         paused: false,
         held: VecDeque::new(),
         pause_limit: args.timeout,
+        resumed: false,
     };
     let ctx = Ctx {
         args: &args,
@@ -774,13 +815,25 @@ fn session(
         summary.sent += 1;
         let secs = args.timeout.as_secs_f64();
         let len = msg.len();
+        let mut deadline = deadline_after(t0, args.timeout);
         let f = loop {
-            let f = conn.next(deadline_after(t0, args.timeout), || {
+            let Some(f) = conn.next_or_resumed(deadline, || {
                 Failure::protocol(
                     None,
                     format!("no echo of a {len}-byte message within {secs} s"),
                 )
-            })?;
+            })?
+            else {
+                // Resumed while waiting: the message (or its echo) may have been lost with the
+                // daemon's connection. Send it again, sealed anew (a new sequence number).
+                conn.note("session resumed while waiting for an echo: sending the message again");
+                let again = session
+                    .encrypt_frame(sid, msg)
+                    .map_err(|e| Failure::protocol(Some(e.code()), e.to_string()))?;
+                conn.send(&again)?;
+                deadline = deadline_after(Instant::now(), args.timeout);
+                continue;
+            };
             if f.frame_type == FrameType::Data {
                 break f;
             }
@@ -850,17 +903,51 @@ fn next_plaintext(
         let f = conn.next(deadline, || {
             Failure::protocol(None, format!("no {what} within {secs} s"))
         })?;
-        if f.frame_type != FrameType::Data {
-            conn.note(&format!(
-                "ignored a {} frame while waiting for {what}",
-                f.frame_type
-            ));
-            continue;
+        if let Some(pt) = plaintext_of(conn, session, f, what)? {
+            return Ok(pt);
         }
-        return session
-            .decrypt(&f.payload)
-            .map_err(|e| Failure::protocol(Some(e.code()), e.to_string()));
     }
+}
+
+/// Like [`next_plaintext`], but `Ok(None)` when `session_resumed` arrives first.
+fn next_plaintext_or_resumed(
+    conn: &mut Conn<'_>,
+    session: &mut sbrp::Session,
+    deadline: Option<Instant>,
+    what: &str,
+    secs: f64,
+) -> Result<Option<Vec<u8>>, Failure> {
+    loop {
+        let Some(f) = conn.next_or_resumed(deadline, || {
+            Failure::protocol(None, format!("no {what} within {secs} s"))
+        })?
+        else {
+            return Ok(None);
+        };
+        if let Some(pt) = plaintext_of(conn, session, f, what)? {
+            return Ok(Some(pt));
+        }
+    }
+}
+
+/// A Data frame's plaintext; `None` (noted) for another frame.
+fn plaintext_of(
+    conn: &mut Conn<'_>,
+    session: &mut sbrp::Session,
+    f: Received,
+    what: &str,
+) -> Result<Option<Vec<u8>>, Failure> {
+    if f.frame_type != FrameType::Data {
+        conn.note(&format!(
+            "ignored a {} frame while waiting for {what}",
+            f.frame_type
+        ));
+        return Ok(None);
+    }
+    session
+        .decrypt(&f.payload)
+        .map(Some)
+        .map_err(|e| Failure::protocol(Some(e.code()), e.to_string()))
 }
 
 /// SBP: the Handshake both ways, then the calls (`--call`) or the echo check, one at a time.
@@ -940,20 +1027,30 @@ fn sbp_session(
     }
     for (method, params, verify) in work {
         let t0 = Instant::now();
-        let Some((cid, frame)) = ep.request(&method, params.clone()).map_err(rng)? else {
+        let Some((cid, request)) = ep.request(&method, params.clone()).map_err(rng)? else {
             return Err(Failure::protocol(None, "too many calls waiting"));
         };
         // The echo check's size is the string's; a call's, its frame's.
         let size = match &params {
             Some(serde_json::Value::String(t)) if verify => t.len(),
-            _ => frame.len(),
+            _ => request.len(),
         };
-        let frame = seal(session, &frame)?;
+        let frame = seal(session, &request)?;
         conn.send(&frame)?;
         summary.sent += 1;
-        let deadline = deadline_after(t0, args.timeout);
+        let mut deadline = deadline_after(t0, args.timeout);
         let outcome = loop {
-            let pt = next_plaintext(conn, session, deadline, "RPC answer", secs)?;
+            let Some(pt) = next_plaintext_or_resumed(conn, session, deadline, "RPC answer", secs)?
+            else {
+                // Resumed while waiting: the request (or its answer) may have been lost with
+                // the daemon's connection. Send the same request again, sealed anew; a second
+                // answer to it, should both arrive, is ignored (answers match by cid).
+                conn.note("session resumed while waiting for an answer: sending the request again");
+                let again = seal(session, &request)?;
+                conn.send(&again)?;
+                deadline = deadline_after(Instant::now(), args.timeout);
+                continue;
+            };
             match receive(conn, session, &mut ep, &pt)? {
                 SbpEvent::Answer {
                     cid: c, outcome, ..
