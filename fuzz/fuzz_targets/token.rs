@@ -32,6 +32,7 @@ fn fixture() -> &'static Fixture {
         let jwks = Jwks::from_keys([key.public_key()]);
         let mut c = Claims::new(Role::Client, "d1", NOW - 10, 120);
         c.sid = SessionId::new(7);
+        c.sub = Some("user-1".into());
         let mut d = Claims::new(Role::Daemon, "d1", NOW - 10, 3600);
         d.scp = vec![token::SCOPE_SESSION_RESUME.into()];
         d.lim = Limits {
