@@ -404,6 +404,15 @@ impl RelayCore {
             .map(|s| s.state)
     }
 
+    /// The sizes of the tables the module doc bounds, for tests and the `relay_core` fuzz
+    /// target: `(daemon entries, lingering daemon entries, the longest recently-ended list)`.
+    #[doc(hidden)]
+    pub fn table_sizes(&self) -> (usize, usize, usize) {
+        let lingering = self.daemons.values().filter(|d| d.lingering()).count();
+        let ended = self.daemons.values().map(|d| d.ended.len()).max();
+        (self.daemons.len(), lingering, ended.unwrap_or(0))
+    }
+
     /// Whether a connection would be refused at the upgrade (checked again by [`Self::open`]).
     pub fn check(&self, admission: &Admission) -> Result<(), Refusal> {
         if self.conns.len() >= self.config.max_connections {

@@ -80,43 +80,7 @@ pub fn looks_like_har(prefix: &[u8]) -> Option<bool> {
         .map(|&b| b == b'{')
 }
 
-/// The URL with the value of every `token` query parameter and any user-info redacted.
-pub fn redact_url(url: &str) -> String {
-    let (base, fragment) = match url.split_once('#') {
-        Some((b, f)) => (b, Some(f)),
-        None => (url, None),
-    };
-    let (head, query) = match base.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (base, None),
-    };
-    let mut out = match head.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://REDACTED@{host}{path}"),
-                None => head.to_owned(),
-            }
-        }
-        None => head.to_owned(),
-    };
-    if let Some(q) = query {
-        let parts: Vec<String> = q
-            .split('&')
-            .map(|p| match p.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("token") => format!("{k}=REDACTED"),
-                _ => p.to_owned(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&parts.join("&"));
-    }
-    if let Some(f) = fragment {
-        out.push('#');
-        out.push_str(f);
-    }
-    out
-}
+pub use super::redact::redact_url;
 
 fn parse(bytes: &[u8]) -> Result<Vec<Socket>, String> {
     let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON ({e})"))?;
@@ -299,19 +263,6 @@ pub fn run<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redaction() {
-        assert_eq!(
-            redact_url("wss://relay.example/v1/c?token=eyJ.abc.def&x=1"),
-            "wss://relay.example/v1/c?token=REDACTED&x=1"
-        );
-        assert_eq!(
-            redact_url("wss://u:p@relay.example/?a=1&TOKEN=s#frag"),
-            "wss://REDACTED@relay.example/?a=1&TOKEN=REDACTED#frag"
-        );
-        assert_eq!(redact_url("ws://127.0.0.1:1/"), "ws://127.0.0.1:1/");
-    }
 
     #[test]
     fn detection() {
