@@ -6,37 +6,20 @@
 //! frame per message and a close frame at the end of every connection.
 #![cfg(feature = "tls")]
 
+#[path = "common/peer.rs"]
+mod peer;
 mod test_relay;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin;
+use peer::{Keys, run_ok, sbrp, terminate};
 use sbrp::token::{Jwks, VerifyPolicy};
 use test_relay::{Out, TestRelay};
 use tokio_tungstenite::tungstenite::Message;
 
 const DID: &str = "daemon-1";
-
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE")
-        .env_remove("SBRP_TOKEN");
-    cmd
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -48,19 +31,11 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let daemon_key = dir.path().join("daemon.pem");
-        let issuer = dir.path().join("issuer.pem");
-        for k in [&daemon_key, &issuer] {
-            run_ok(
-                sbrp()
-                    .args(["keygen", "-o"])
-                    .arg(k)
-                    .env("SBRP_HOME", dir.path()),
-            );
-        }
-        let daemon_pub = run_ok(sbrp().arg("pubkey").arg(&daemon_key))
-            .trim()
-            .to_owned();
+        let Keys {
+            daemon_key,
+            daemon_pub,
+            issuer,
+        } = Keys::new(dir.path());
         Self {
             dir,
             daemon_key,
@@ -70,24 +45,12 @@ impl Setup {
     }
 
     fn jwks(&self) -> Jwks {
-        let text = run_ok(sbrp().args(["token", "jwks"]).arg(&self.issuer));
-        Jwks::parse(text.as_bytes()).unwrap()
+        Jwks::parse(peer::jwks_text(&self.issuer).as_bytes()).unwrap()
     }
 
     /// Mints a token with `sbrp token mint` into `name`; returns the path.
     fn mint(&self, name: &str, role: &str, extra: &[&str]) -> PathBuf {
-        let path = self.dir.path().join(name);
-        let _ = std::fs::remove_file(&path);
-        run_ok(
-            sbrp()
-                .args(["token", "mint", "--key"])
-                .arg(&self.issuer)
-                .args(["--role", role, "--did", DID])
-                .args(extra)
-                .arg("-o")
-                .arg(&path),
-        );
-        path
+        peer::mint(self.dir.path(), &self.issuer, DID, name, role, extra)
     }
 
     fn daemon(&self, relay: &TestRelay, token: &Path, extra: &[&str]) -> Child {
@@ -113,11 +76,6 @@ impl Setup {
             .env("SBRP_HOME", self.dir.path());
         c
     }
-}
-
-fn terminate(child: &Child) {
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
 }
 
 async fn start(s: &Setup) -> TestRelay {

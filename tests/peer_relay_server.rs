@@ -7,14 +7,17 @@
 //! sends again what the relay dropped while the session was paused).
 #![cfg(feature = "tls")]
 
-use std::io::{BufRead, BufReader, Read};
+#[path = "common/peer.rs"]
+mod peer;
+
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin;
+use peer::{Keys, sbrp, terminate};
 use sbrp::keyfile::BareKey;
 use sbrp::relay_client::{ClientError, ClientEvent, RelayClient, RelayConfig, Trust};
 use sbrp::token::Token;
@@ -22,26 +25,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 const DID: &str = "daemon-1";
-
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE")
-        .env_remove("SBRP_TOKEN")
-        .env_remove("SBRP_LOG");
-    cmd
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Keys, tokens and a running `sbrp relay`.
 struct Setup {
@@ -57,21 +40,12 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let daemon_key = dir.path().join("daemon.pem");
-        let issuer = dir.path().join("issuer.pem");
-        for k in [&daemon_key, &issuer] {
-            run_ok(
-                sbrp()
-                    .args(["keygen", "-o"])
-                    .arg(k)
-                    .env("SBRP_HOME", dir.path()),
-            );
-        }
-        let daemon_pub = run_ok(sbrp().arg("pubkey").arg(&daemon_key))
-            .trim()
-            .to_owned();
-        let jwks = dir.path().join("jwks.json");
-        std::fs::write(&jwks, run_ok(sbrp().args(["token", "jwks"]).arg(&issuer))).unwrap();
+        let Keys {
+            daemon_key,
+            daemon_pub,
+            issuer,
+        } = Keys::new(dir.path());
+        let jwks = peer::write_jwks(dir.path(), &issuer);
         let mut relay = sbrp()
             .args(["relay", "--listen", "127.0.0.1:0", "--json", "--jwks"])
             .arg(&jwks)
@@ -81,20 +55,7 @@ impl Setup {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let relay_log = Arc::new(Mutex::new(String::new()));
-        let mut err = relay.stderr.take().unwrap();
-        let sink = relay_log.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let relay_log = peer::collect(relay.stderr.take().unwrap());
         let mut ready = String::new();
         BufReader::new(relay.stdout.take().unwrap())
             .read_line(&mut ready)
@@ -115,17 +76,7 @@ impl Setup {
     }
 
     fn mint(&self, name: &str, role: &str, extra: &[&str]) -> PathBuf {
-        let path = self.dir.path().join(name);
-        run_ok(
-            sbrp()
-                .args(["token", "mint", "--key"])
-                .arg(&self.issuer)
-                .args(["--role", role, "--did", DID])
-                .args(extra)
-                .arg("-o")
-                .arg(&path),
-        );
-        path
+        peer::mint(self.dir.path(), &self.issuer, DID, name, role, extra)
     }
 
     fn daemon(&self, url: &str, token: &Path, extra: &[&str]) -> Child {
@@ -254,11 +205,6 @@ async fn client(s: &Setup, url: &str, sid: u64) -> RelayClient {
             }
         }
     }
-}
-
-fn terminate(child: &Child) {
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,9 @@
 //! same file twice).
 #![cfg(feature = "relay")]
 
+#[path = "common/peer.rs"]
+mod peer;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin;
 use futures_util::{SinkExt, StreamExt};
+use peer::{Keys, run_ok, sbrp};
 use sbrp::{ClientHandshake, Frame, RawFrame, SessionId};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -24,26 +27,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 const DID: &str = "daemon-1";
 /// A generous guard so that a regression fails instead of hanging; not a timing check.
 const GUARD: Duration = Duration::from_secs(60);
-
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE")
-        .env_remove("SBRP_TOKEN")
-        .env_remove("SBRP_LOG");
-    cmd
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -56,21 +39,12 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let daemon_key = dir.path().join("daemon.pem");
-        let issuer = dir.path().join("issuer.pem");
-        for k in [&daemon_key, &issuer] {
-            run_ok(
-                sbrp()
-                    .args(["keygen", "-o"])
-                    .arg(k)
-                    .env("SBRP_HOME", dir.path()),
-            );
-        }
-        let daemon_pub = run_ok(sbrp().arg("pubkey").arg(&daemon_key))
-            .trim()
-            .to_owned();
-        let jwks = dir.path().join("jwks.json");
-        std::fs::write(&jwks, run_ok(sbrp().args(["token", "jwks"]).arg(&issuer))).unwrap();
+        let Keys {
+            daemon_key,
+            daemon_pub,
+            issuer,
+        } = Keys::new(dir.path());
+        let jwks = peer::write_jwks(dir.path(), &issuer);
         Self {
             dir,
             daemon_key,
@@ -85,18 +59,7 @@ impl Setup {
     }
 
     fn mint(&self, name: &str, role: &str, extra: &[&str]) -> PathBuf {
-        let path = self.path(name);
-        let _ = std::fs::remove_file(&path);
-        run_ok(
-            sbrp()
-                .args(["token", "mint", "--key"])
-                .arg(&self.issuer)
-                .args(["--role", role, "--did", DID])
-                .args(extra)
-                .arg("-o")
-                .arg(&path),
-        );
-        path
+        peer::mint(self.dir.path(), &self.issuer, DID, name, role, extra)
     }
 
     /// `sbrp relay --json` with `extra` flags; returns the child, the ws URL and the metrics
