@@ -9,6 +9,8 @@
 #[path = "common/peer.rs"]
 mod peer;
 mod test_relay;
+#[path = "common/tls.rs"]
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -429,28 +431,9 @@ async fn a_403_exits_7_naming_the_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wss_with_a_private_ca_given_by_ca() {
-    use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
     use std::sync::Arc;
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![leaf.der().clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
-    )
-    .unwrap();
+    let tls = tls::TestCa::new();
+    let server = tls.server_config();
     let s = Setup::new();
     let policy = VerifyPolicy {
         iss: Some("sbrp".into()),
@@ -458,7 +441,7 @@ async fn wss_with_a_private_ca_given_by_ca() {
     };
     let relay = TestRelay::start(s.jwks(), policy, Some(Arc::new(server))).await;
     let ca_file = s.dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&ca_file, &tls.ca_pem).unwrap();
     let url = format!("wss://127.0.0.1:{}/", relay.port);
     let ca = ca_file.to_str().unwrap();
     let dtok = s.mint("daemon.jwt", "daemon", &[]);

@@ -7,6 +7,9 @@
 //! and by the conformance tests; this file tests the I/O layer around them.
 #![cfg(all(feature = "relay", feature = "tls"))]
 
+#[path = "common/tls.rs"]
+mod tls;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -633,27 +636,8 @@ async fn a_rotated_jwks_file_is_used_without_a_restart_and_a_broken_one_is_ignor
 
 #[tokio::test]
 async fn wss_with_a_test_ca() {
-    use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![leaf.der().clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
-    )
-    .unwrap();
+    let tls = tls::TestCa::new();
+    let server = tls.server_config();
     let k = keys();
     let relay = Relay::start_tls(
         JwksSource::Static(k.jwks.clone()),
@@ -663,7 +647,7 @@ async fn wss_with_a_test_ca() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&ca_file, &tls.ca_pem).unwrap();
     let url = format!("wss://{}/", relay.addr);
     let mut cfg = sbrp::relay_client::RelayConfig::new(&url).unwrap();
     cfg.ca_file = Some(ca_file);
@@ -1064,21 +1048,13 @@ async fn dev_mode_commands_work_as_printed() {
 async fn tls_files_on_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let (issuer, jwks) = write_keys(dir.path());
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
+    let tls = tls::TestCa::new();
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
     let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&cert, leaf.pem()).unwrap();
-    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&cert, &tls.leaf_pem).unwrap();
+    std::fs::write(&key, &tls.leaf_key_pem).unwrap();
+    std::fs::write(&ca_file, &tls.ca_pem).unwrap();
     let args = |cert: &Path, key: &Path| -> Vec<String> {
         [
             "--listen",
