@@ -7,6 +7,8 @@
 //! and by the conformance tests; this file tests the I/O layer around them.
 #![cfg(all(feature = "relay", feature = "tls"))]
 
+#[path = "common/peer.rs"]
+mod peer;
 #[path = "common/tls.rs"]
 mod tls;
 
@@ -21,6 +23,7 @@ use assert_cmd::cargo::cargo_bin;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::{SinkExt, StreamExt};
+use peer::sbrp;
 use sbrp::IdentityKeyPair;
 use sbrp::relay::{
     ConnectionEvent, FrameAction, FrameRecord, JwksSource, Observer, RelayConfig, RelayEvent,
@@ -687,16 +690,6 @@ async fn wss_with_a_test_ca() {
 
 // ---- the real binary ----
 
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE")
-        .env_remove("SBRP_TOKEN")
-        .env_remove("SBRP_LOG");
-    cmd
-}
-
 /// A running `sbrp relay` and what it printed.
 struct Binary {
     child: Child,
@@ -716,20 +709,7 @@ impl Binary {
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let stderr = peer::collect(child.stderr.take().unwrap());
         let mut ready = String::new();
         stdout.read_line(&mut ready).unwrap();
         // Nothing else may come on stdout: keep reading it to be sure.
