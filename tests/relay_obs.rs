@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use peer::{Keys, run_ok, sbrp};
+use peer::{Keys, decode_ndjson as decode, run_ok, sbrp};
 use sbrp::{ClientHandshake, Frame, RawFrame, SessionId};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -225,26 +225,6 @@ fn wait_for(addr: SocketAddr, what: &str, ok: impl Fn(&Samples) -> bool) -> Samp
         assert!(Instant::now() < until, "metrics never showed {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn decode(capture: &Path, keylog: &Path) -> Vec<serde_json::Value> {
-    let out = sbrp()
-        .args(["decode", "--strict", "--format", "ndjson", "--keylog"])
-        .arg(keylog)
-        .arg(capture)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[cfg(unix)]

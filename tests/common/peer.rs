@@ -107,6 +107,27 @@ pub fn mint(
     path
 }
 
+/// `sbrp decode --strict --format ndjson --keylog KEYLOG CAPTURE`, which must exit 0; its records.
+pub fn decode_ndjson(capture: &Path, keylog: &Path) -> Vec<serde_json::Value> {
+    let out = sbrp()
+        .args(["decode", "--strict", "--format", "ndjson", "--keylog"])
+        .arg(keylog)
+        .arg(capture)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Collects everything `stream` (a child's stderr) yields, on a thread, into the returned text.
 pub fn collect(mut stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
     let text = Arc::new(Mutex::new(String::new()));
