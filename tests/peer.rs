@@ -2,35 +2,15 @@
 //! the failure exits (changed key 4, strict and unknown 3, garbage 6, handshake timeout 6).
 //! Round-trip times are reported, never asserted.
 
+#[path = "common/peer.rs"]
+mod peer;
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
 use assert_cmd::cargo::cargo_bin;
-
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE");
-    cmd
-}
-
-/// A temp dir with a daemon key `k.pem` (0600); returns the dir and the public key (base64).
-fn setup() -> (tempfile::TempDir, PathBuf, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("k.pem");
-    let st = sbrp()
-        .args(["keygen", "-o"])
-        .arg(&key)
-        .env("SBRP_HOME", dir.path())
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{st:?}");
-    let pk = sbrp().arg("pubkey").arg(&key).output().unwrap();
-    let pk = String::from_utf8(pk.stdout).unwrap().trim().to_owned();
-    (dir, key, pk)
-}
+use peer::{key_dir as setup, sbrp};
 
 fn daemon_cmd(key: &Path, id: &str) -> String {
     format!(

@@ -3,40 +3,17 @@
 //! `sbrp::sbp`) are sent to `sbrp peer daemon` over stdio, checked against what it answers
 //! (parsed by hand too). The SBRP layer around them is the library's.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+#[path = "common/peer.rs"]
+mod peer;
 
-use assert_cmd::cargo::cargo_bin;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+
+use peer::{key_dir as setup, sbrp};
 use serde_json::{Value, json};
 
 use sbrp::frame::{Frame, RawFrame};
 use sbrp::{ClientHandshake, SessionId};
-
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE");
-    cmd
-}
-
-fn setup() -> (tempfile::TempDir, std::path::PathBuf, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("k.pem");
-    let st = sbrp()
-        .args(["keygen", "-o"])
-        .arg(&key)
-        .env("SBRP_HOME", dir.path())
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{st:?}");
-    let pk = sbrp().arg("pubkey").arg(&key).output().unwrap();
-    (
-        dir,
-        key,
-        String::from_utf8(pk.stdout).unwrap().trim().to_owned(),
-    )
-}
 
 #[test]
 fn client_calls_reserved_methods_over_tcp() {

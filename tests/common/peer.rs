@@ -50,6 +50,15 @@ pub fn pubkey(key: &Path) -> String {
     run_ok(sbrp().arg("pubkey").arg(key)).trim().to_owned()
 }
 
+/// A temp dir with a daemon key `k.pem` (made by `sbrp keygen`, 0600); returns the dir, the
+/// key's path and its public key (base64).
+pub fn key_dir() -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "k.pem");
+    let pk = pubkey(&key);
+    (dir, key, pk)
+}
+
 /// A daemon key `daemon.pem` (with its public key) and a token issuer key `issuer.pem`, made
 /// by `sbrp keygen` in `dir`.
 pub struct Keys {
