@@ -12,47 +12,32 @@ mod test_relay;
 #[path = "common/tls.rs"]
 mod tls;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use peer::{Keys, run_ok, sbrp, terminate};
+use peer::{DID, Keys, run_ok, sbrp, terminate};
 use sbrp::token::{Jwks, VerifyPolicy};
 use test_relay::{Out, TestRelay};
 use tokio_tungstenite::tungstenite::Message;
 
-const DID: &str = "daemon-1";
+/// The keys (see [`Keys`]; `Setup` derefs to them) and the peers run with them.
+struct Setup(Keys);
 
-struct Setup {
-    dir: tempfile::TempDir,
-    daemon_key: PathBuf,
-    daemon_pub: String,
-    issuer: PathBuf,
+impl std::ops::Deref for Setup {
+    type Target = Keys;
+    fn deref(&self) -> &Keys {
+        &self.0
+    }
 }
 
 impl Setup {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let Keys {
-            daemon_key,
-            daemon_pub,
-            issuer,
-        } = Keys::new(dir.path());
-        Self {
-            dir,
-            daemon_key,
-            daemon_pub,
-            issuer,
-        }
+        Self(Keys::new())
     }
 
     fn jwks(&self) -> Jwks {
         Jwks::parse(peer::jwks_text(&self.issuer).as_bytes()).unwrap()
-    }
-
-    /// Mints a token with `sbrp token mint` into `name`; returns the path.
-    fn mint(&self, name: &str, role: &str, extra: &[&str]) -> PathBuf {
-        peer::mint(self.dir.path(), &self.issuer, DID, name, role, extra)
     }
 
     fn daemon(&self, relay: &TestRelay, token: &Path, extra: &[&str]) -> Child {

@@ -12,44 +12,41 @@ mod peer;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use peer::{Keys, sbrp, terminate};
+use peer::{DID, Keys, sbrp, terminate};
 use sbrp::keyfile::BareKey;
 use sbrp::relay_client::{ClientError, ClientEvent, RelayClient, RelayConfig, Trust};
 use sbrp::token::Token;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-const DID: &str = "daemon-1";
-
 /// Keys, tokens and a running `sbrp relay`.
 struct Setup {
-    dir: tempfile::TempDir,
-    daemon_key: PathBuf,
-    daemon_pub: String,
-    issuer: PathBuf,
+    keys: Keys,
     relay: Child,
     relay_addr: SocketAddr,
     relay_log: Arc<Mutex<String>>,
 }
 
+impl std::ops::Deref for Setup {
+    type Target = Keys;
+    fn deref(&self) -> &Keys {
+        &self.keys
+    }
+}
+
 impl Setup {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let Keys {
-            daemon_key,
-            daemon_pub,
-            issuer,
-        } = Keys::new(dir.path());
-        let jwks = peer::write_jwks(dir.path(), &issuer);
+        let keys = Keys::new();
+        let jwks = peer::write_jwks(keys.dir.path(), &keys.issuer);
         let mut relay = sbrp()
             .args(["relay", "--listen", "127.0.0.1:0", "--json", "--jwks"])
             .arg(&jwks)
-            .env("SBRP_HOME", dir.path())
+            .env("SBRP_HOME", keys.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -65,18 +62,11 @@ impl Setup {
         assert_eq!(v["schema"], "sbrp.relay-ready/1");
         let relay_addr = v["listen"].as_str().unwrap().parse().unwrap();
         Self {
-            dir,
-            daemon_key,
-            daemon_pub,
-            issuer,
+            keys,
             relay,
             relay_addr,
             relay_log,
         }
-    }
-
-    fn mint(&self, name: &str, role: &str, extra: &[&str]) -> PathBuf {
-        peer::mint(self.dir.path(), &self.issuer, DID, name, role, extra)
     }
 
     fn daemon(&self, url: &str, token: &Path, extra: &[&str]) -> Child {

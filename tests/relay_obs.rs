@@ -18,48 +18,33 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use peer::{Keys, decode_ndjson as decode, run_ok, sbrp};
+use peer::{DID, Keys, decode_ndjson as decode, run_ok, sbrp};
 use sbrp::{ClientHandshake, Frame, RawFrame, SessionId};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-const DID: &str = "daemon-1";
 /// A generous guard so that a regression fails instead of hanging; not a timing check.
 const GUARD: Duration = Duration::from_secs(60);
 
+/// The keys (see [`Keys`]; `Setup` derefs to them) and the issuer's JWKS file.
 struct Setup {
-    dir: tempfile::TempDir,
-    daemon_key: PathBuf,
-    daemon_pub: String,
-    issuer: PathBuf,
+    keys: Keys,
     jwks: PathBuf,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = Keys;
+    fn deref(&self) -> &Keys {
+        &self.keys
+    }
 }
 
 impl Setup {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let Keys {
-            daemon_key,
-            daemon_pub,
-            issuer,
-        } = Keys::new(dir.path());
-        let jwks = peer::write_jwks(dir.path(), &issuer);
-        Self {
-            dir,
-            daemon_key,
-            daemon_pub,
-            issuer,
-            jwks,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn mint(&self, name: &str, role: &str, extra: &[&str]) -> PathBuf {
-        peer::mint(self.dir.path(), &self.issuer, DID, name, role, extra)
+        let keys = Keys::new();
+        let jwks = peer::write_jwks(keys.dir.path(), &keys.issuer);
+        Self { keys, jwks }
     }
 
     /// `sbrp relay --json` with `extra` flags; returns the child, the ws URL and the metrics

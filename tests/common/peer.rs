@@ -59,24 +59,41 @@ pub fn key_dir() -> (tempfile::TempDir, PathBuf, String) {
     (dir, key, pk)
 }
 
-/// A daemon key `daemon.pem` (with its public key) and a token issuer key `issuer.pem`, made
-/// by `sbrp keygen` in `dir`.
+/// The daemon id the tokens are minted for.
+pub const DID: &str = "daemon-1";
+
+/// A temp dir with a daemon key `daemon.pem` (with its public key) and a token issuer key
+/// `issuer.pem`, made by `sbrp keygen`.
 pub struct Keys {
+    pub dir: tempfile::TempDir,
     pub daemon_key: PathBuf,
     pub daemon_pub: String,
     pub issuer: PathBuf,
 }
 
 impl Keys {
-    pub fn new(dir: &Path) -> Self {
-        let daemon_key = keygen(dir, "daemon.pem");
-        let issuer = keygen(dir, "issuer.pem");
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon_key = keygen(dir.path(), "daemon.pem");
+        let issuer = keygen(dir.path(), "issuer.pem");
         let daemon_pub = pubkey(&daemon_key);
         Self {
+            dir,
             daemon_key,
             daemon_pub,
             issuer,
         }
+    }
+
+    /// `name` in the temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Mints a token for [`DID`] with `sbrp token mint` into `name` in the temp dir (replacing
+    /// an earlier one of that name); returns the path.
+    pub fn mint(&self, name: &str, role: &str, extra: &[&str]) -> PathBuf {
+        mint(self.dir.path(), &self.issuer, DID, name, role, extra)
     }
 }
 
