@@ -5,12 +5,12 @@
 #[path = "common/peer.rs"]
 mod peer;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 
 use assert_cmd::cargo::cargo_bin;
-use peer::{key_dir as setup, sbrp};
+use peer::{key_dir as setup, sbrp, tcp_daemon};
 
 fn daemon_cmd(key: &Path, id: &str) -> String {
     format!(
@@ -126,29 +126,7 @@ fn client_and_daemon_over_stdio_pipes() {
 #[test]
 fn client_and_daemon_over_tcp_loopback() {
     let (dir, key, pk) = setup();
-    let mut daemon = sbrp()
-        .args([
-            "peer",
-            "daemon",
-            "--daemon-id",
-            "d3",
-            "--listen",
-            "127.0.0.1:0",
-            "--key",
-        ])
-        .arg(&key)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(daemon.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
+    let (mut daemon, _stderr, addr) = tcp_daemon(&key, "d3");
     // Two clients, one after the other, the second through the pin file (accept-new, then
     // strict finds the pin).
     let pins = dir.path().join("pins.json");

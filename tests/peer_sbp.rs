@@ -6,10 +6,10 @@
 #[path = "common/peer.rs"]
 mod peer;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::Stdio;
 
-use peer::{key_dir as setup, sbrp};
+use peer::{key_dir as setup, sbrp, tcp_daemon};
 use serde_json::{Value, json};
 
 use sbrp::frame::{Frame, RawFrame};
@@ -18,29 +18,7 @@ use sbrp::{ClientHandshake, SessionId};
 #[test]
 fn client_calls_reserved_methods_over_tcp() {
     let (dir, key, pk) = setup();
-    let mut daemon = sbrp()
-        .args([
-            "peer",
-            "daemon",
-            "--daemon-id",
-            "d9",
-            "--listen",
-            "127.0.0.1:0",
-            "--key",
-        ])
-        .arg(&key)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(daemon.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap()
-        .to_owned();
+    let (mut daemon, _stderr, addr) = tcp_daemon(&key, "d9");
     let out = sbrp()
         .args(["peer", "client", "--daemon-id", "d9", "--identity-key", &pk])
         .args(["--connect", &addr, "--json"])

@@ -4,9 +4,9 @@
 //! stderr collected, SIGTERM. Each test file uses a different part.
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Lines, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use assert_cmd::cargo::cargo_bin;
@@ -57,6 +57,36 @@ pub fn key_dir() -> (tempfile::TempDir, PathBuf, String) {
     let key = keygen(dir.path(), "k.pem");
     let pk = pubkey(&key);
     (dir, key, pk)
+}
+
+/// `sbrp peer daemon --daemon-id DID --listen 127.0.0.1:0 --key KEY` (stdin null, stderr piped);
+/// returns the child, the rest of its stderr (keep it open as long as the daemon runs) and the
+/// address from its first stderr line ("… listening on ADDR …").
+pub fn tcp_daemon(key: &Path, did: &str) -> (Child, Lines<BufReader<ChildStderr>>, String) {
+    let mut daemon = sbrp()
+        .args([
+            "peer",
+            "daemon",
+            "--daemon-id",
+            did,
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+        ])
+        .arg(key)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(daemon.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    (daemon, lines, addr)
 }
 
 /// The daemon id the tokens are minted for.
