@@ -13,7 +13,7 @@ mod peer;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,18 @@ impl Setup {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
+    }
+
+    /// `sbrp peer client --raw --json --count COUNT` for [`DID`] through `url` with `token`.
+    fn cli_client(&self, url: &str, token: &Path, count: u32) -> Command {
+        let mut c = sbrp();
+        c.args(["peer", "client", "--raw", "--json", "--count"])
+            .arg(count.to_string())
+            .args(["--daemon-id", DID, "--identity-key", &self.daemon_pub])
+            .args(["--relay", url, "--token-file"])
+            .arg(token)
+            .env("SBRP_HOME", self.dir.path());
+        c
     }
 
     fn identity(&self) -> sbrp::IdentityPublicKey {
@@ -224,28 +236,7 @@ async fn a_resumable_daemon_survives_its_connection_dropping_under_sbrp_relay() 
     c.close().await;
     // An ordinary CLI client through the same relay and daemon.
     let ctok = s.mint("cli.jwt", "client", &["--sid", "502"]);
-    let out = sbrp()
-        .args([
-            "peer",
-            "client",
-            "--raw",
-            "--json",
-            "--count",
-            "3",
-            "--daemon-id",
-            DID,
-        ])
-        .args([
-            "--identity-key",
-            &s.daemon_pub,
-            "--relay",
-            &direct,
-            "--token-file",
-        ])
-        .arg(&ctok)
-        .env("SBRP_HOME", s.dir.path())
-        .output()
-        .unwrap();
+    let out = s.cli_client(&direct, &ctok, 3).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -316,26 +307,8 @@ async fn a_cli_client_in_flight_rides_out_the_daemon_dropping_under_sbrp_relay()
     // The daemon is on the relay once a library client gets a session.
     client(&s, &direct, 700).await.close().await;
     let ctok = s.mint("cli.jwt", "client", &["--sid", "701"]);
-    let mut cli = sbrp()
-        .args([
-            "peer",
-            "client",
-            "--raw",
-            "--json",
-            "--count",
-            "100",
-            "--daemon-id",
-            DID,
-        ])
-        .args([
-            "--identity-key",
-            &s.daemon_pub,
-            "--relay",
-            &direct,
-            "--token-file",
-        ])
-        .arg(&ctok)
-        .env("SBRP_HOME", s.dir.path())
+    let mut cli = s
+        .cli_client(&direct, &ctok, 100)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
