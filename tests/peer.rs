@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use assert_cmd::cargo::cargo_bin;
-use peer::{key_dir as setup, sbrp, tcp_daemon};
+use peer::{assert_exit, key_dir as setup, sbrp, tcp_daemon};
 
 fn daemon_cmd(key: &Path, id: &str) -> String {
     format!(
@@ -18,16 +18,6 @@ fn daemon_cmd(key: &Path, id: &str) -> String {
         cargo_bin("sbrp").display(),
         key.display()
     )
-}
-
-/// The process ended with `code`; otherwise fail showing its stderr.
-fn assert_exit(out: &std::process::Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn json(out: &[u8]) -> serde_json::Value {

@@ -118,12 +118,7 @@ async fn verified_sessions_through_the_relay_in_both_token_modes() {
                 c.arg("--raw");
             }
             let out = output(c).await;
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            peer::assert_exit(&out, 0);
             let v = json(&out);
             assert_eq!(v["ok"], true);
             assert_eq!(v["transport"], "ws");
@@ -162,24 +157,14 @@ async fn refusals_exit_7_naming_the_status() {
             .arg(&bad),
     );
     let out = output(s.client(&relay, &bad)).await;
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 7);
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
     // 401 for a daemon with --once too.
     let out = s
         .daemon(&relay, &bad, &["--once"])
         .wait_with_output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 7);
     // 409: a second client for a live session id.
     let dtok = s.mint("daemon.jwt", "daemon", &[]);
     let mut daemon = s.daemon(&relay, &dtok, &[]);
@@ -197,12 +182,7 @@ async fn refusals_exit_7_naming_the_status() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let out = output(s.client(&relay, &ctok)).await;
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 7);
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 409"));
     let _ = first.kill();
     let _ = first.wait();
@@ -224,12 +204,7 @@ async fn terminal_control_exits_6_and_the_daemon_reconnects_after_a_drop() {
     let mut c = s.client(&relay, &ctok);
     c.args(["--message", "after the drop", "--json"]);
     let out = output(c).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 0);
     assert_eq!(json(&out)["matched"], 1);
     // A terminal Control (0x0101 unauthorized) to a client in flight: exit 6 naming it.
     let ctok = s.mint("c43.jwt", "client", &["--sid", "43"]);
@@ -252,12 +227,7 @@ async fn terminal_control_exits_6_and_the_daemon_reconnects_after_a_drop() {
     f.extend_from_slice(&0x0101u16.to_be_bytes());
     relay.to_client(DID, 43, Out::Msg(Message::Binary(f.into())));
     let out = child.await.unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(6),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 6);
     let v = json(&out);
     assert_eq!(v["ok"], false);
     assert!(

@@ -237,12 +237,7 @@ async fn a_resumable_daemon_survives_its_connection_dropping_under_sbrp_relay() 
     // An ordinary CLI client through the same relay and daemon.
     let ctok = s.mint("cli.jwt", "client", &["--sid", "502"]);
     let out = s.cli_client(&direct, &ctok, 3).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["matched"], 3);
     terminate(&daemon);

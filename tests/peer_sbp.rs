@@ -31,12 +31,7 @@ fn client_calls_reserved_methods_over_tcp() {
         .unwrap();
     let _ = daemon.kill();
     let _ = daemon.wait();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 0);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["mode"], "sbp");
     let calls = v["calls"].as_array().unwrap();

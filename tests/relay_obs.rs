@@ -489,12 +489,7 @@ fn keylogs_and_the_relay_capture_give_a_decrypted_transcript() {
         .arg(&ckeys)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 0);
     let after = wait_for(maddr, "the session's end", |m| {
         val(m, "sbrp_relay_connections", &[("role", "client")]) == 0.0
     });

@@ -1060,12 +1060,7 @@ async fn tls_files_on_the_command_line() {
             .args(args(&cert, &key))
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(5),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        peer::assert_exit(&out, 5);
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     // A certificate file that is not one: exit 1.

@@ -33,6 +33,16 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The process ended with `code`; otherwise fail showing its stderr.
+pub fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `sbrp keygen -o DIR/NAME` with SBRP_HOME=DIR; returns the key's path.
 pub fn keygen(dir: &Path, name: &str) -> PathBuf {
     let key = dir.join(name);
@@ -171,12 +181,7 @@ pub fn decode_ndjson(capture: &Path, keylog: &Path) -> Vec<serde_json::Value> {
         .arg(capture)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
