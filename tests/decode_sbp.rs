@@ -6,6 +6,9 @@
 //!
 //! Refresh the golden files with `SBRP_BLESS=1 cargo test --test decode_sbp` and review.
 
+#[path = "common/peer.rs"]
+mod peer;
+
 use std::path::PathBuf;
 
 use assert_cmd::Command;
@@ -118,12 +121,7 @@ fn decode_json(input: &str, extra: &[&str]) -> (Value, String) {
         .write_stdin(input.to_owned())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 0);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     (serde_json::from_str(&stdout).unwrap(), stdout + &stderr)

@@ -3,6 +3,9 @@
 //! stay true, every file read is capped, a failed input never reads as a clean result, and
 //! `--input auto` refuses text that is no capture.
 
+#[path = "common/peer.rs"]
+mod peer;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -161,12 +164,7 @@ fn junk_sessions_of_any_type_cannot_hide_tampering_or_replays() {
             .arg(&cap)
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        peer::assert_exit(&out, 0);
         let recs = ndjson(&out.stdout);
         let real_sid = real.sid.to_string();
         let mine: Vec<&Value> = recs

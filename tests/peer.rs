@@ -2,35 +2,15 @@
 //! the failure exits (changed key 4, strict and unknown 3, garbage 6, handshake timeout 6).
 //! Round-trip times are reported, never asserted.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+#[path = "common/peer.rs"]
+mod peer;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
 
 use assert_cmd::cargo::cargo_bin;
-
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE");
-    cmd
-}
-
-/// A temp dir with a daemon key `k.pem` (0600); returns the dir and the public key (base64).
-fn setup() -> (tempfile::TempDir, PathBuf, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("k.pem");
-    let st = sbrp()
-        .args(["keygen", "-o"])
-        .arg(&key)
-        .env("SBRP_HOME", dir.path())
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{st:?}");
-    let pk = sbrp().arg("pubkey").arg(&key).output().unwrap();
-    let pk = String::from_utf8(pk.stdout).unwrap().trim().to_owned();
-    (dir, key, pk)
-}
+use peer::{assert_exit, key_dir as setup, sbrp, tcp_daemon};
 
 fn daemon_cmd(key: &Path, id: &str) -> String {
     format!(
@@ -38,16 +18,6 @@ fn daemon_cmd(key: &Path, id: &str) -> String {
         cargo_bin("sbrp").display(),
         key.display()
     )
-}
-
-/// The process ended with `code`; otherwise fail showing its stderr.
-fn assert_exit(out: &std::process::Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn json(out: &[u8]) -> serde_json::Value {
@@ -146,29 +116,7 @@ fn client_and_daemon_over_stdio_pipes() {
 #[test]
 fn client_and_daemon_over_tcp_loopback() {
     let (dir, key, pk) = setup();
-    let mut daemon = sbrp()
-        .args([
-            "peer",
-            "daemon",
-            "--daemon-id",
-            "d3",
-            "--listen",
-            "127.0.0.1:0",
-            "--key",
-        ])
-        .arg(&key)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(daemon.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
+    let (mut daemon, _stderr, addr) = tcp_daemon(&key, "d3");
     // Two clients, one after the other, the second through the pin file (accept-new, then
     // strict finds the pin).
     let pins = dir.path().join("pins.json");

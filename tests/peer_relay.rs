@@ -6,88 +6,38 @@
 //! frame per message and a close frame at the end of every connection.
 #![cfg(feature = "tls")]
 
+#[path = "common/peer.rs"]
+mod peer;
 mod test_relay;
+#[path = "common/tls.rs"]
+mod tls;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin;
+use peer::{DID, Keys, run_ok, sbrp, terminate};
 use sbrp::token::{Jwks, VerifyPolicy};
 use test_relay::{Out, TestRelay};
 use tokio_tungstenite::tungstenite::Message;
 
-const DID: &str = "daemon-1";
+/// The keys (see [`Keys`]; `Setup` derefs to them) and the peers run with them.
+struct Setup(Keys);
 
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE")
-        .env_remove("SBRP_TOKEN");
-    cmd
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-struct Setup {
-    dir: tempfile::TempDir,
-    daemon_key: PathBuf,
-    daemon_pub: String,
-    issuer: PathBuf,
+impl std::ops::Deref for Setup {
+    type Target = Keys;
+    fn deref(&self) -> &Keys {
+        &self.0
+    }
 }
 
 impl Setup {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let daemon_key = dir.path().join("daemon.pem");
-        let issuer = dir.path().join("issuer.pem");
-        for k in [&daemon_key, &issuer] {
-            run_ok(
-                sbrp()
-                    .args(["keygen", "-o"])
-                    .arg(k)
-                    .env("SBRP_HOME", dir.path()),
-            );
-        }
-        let daemon_pub = run_ok(sbrp().arg("pubkey").arg(&daemon_key))
-            .trim()
-            .to_owned();
-        Self {
-            dir,
-            daemon_key,
-            daemon_pub,
-            issuer,
-        }
+        Self(Keys::new())
     }
 
     fn jwks(&self) -> Jwks {
-        let text = run_ok(sbrp().args(["token", "jwks"]).arg(&self.issuer));
-        Jwks::parse(text.as_bytes()).unwrap()
-    }
-
-    /// Mints a token with `sbrp token mint` into `name`; returns the path.
-    fn mint(&self, name: &str, role: &str, extra: &[&str]) -> PathBuf {
-        let path = self.dir.path().join(name);
-        let _ = std::fs::remove_file(&path);
-        run_ok(
-            sbrp()
-                .args(["token", "mint", "--key"])
-                .arg(&self.issuer)
-                .args(["--role", role, "--did", DID])
-                .args(extra)
-                .arg("-o")
-                .arg(&path),
-        );
-        path
+        Jwks::parse(peer::jwks_text(&self.issuer).as_bytes()).unwrap()
     }
 
     fn daemon(&self, relay: &TestRelay, token: &Path, extra: &[&str]) -> Child {
@@ -113,11 +63,6 @@ impl Setup {
             .env("SBRP_HOME", self.dir.path());
         c
     }
-}
-
-fn terminate(child: &Child) {
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
 }
 
 async fn start(s: &Setup) -> TestRelay {
@@ -173,12 +118,7 @@ async fn verified_sessions_through_the_relay_in_both_token_modes() {
                 c.arg("--raw");
             }
             let out = output(c).await;
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            peer::assert_exit(&out, 0);
             let v = json(&out);
             assert_eq!(v["ok"], true);
             assert_eq!(v["transport"], "ws");
@@ -217,24 +157,14 @@ async fn refusals_exit_7_naming_the_status() {
             .arg(&bad),
     );
     let out = output(s.client(&relay, &bad)).await;
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 7);
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
     // 401 for a daemon with --once too.
     let out = s
         .daemon(&relay, &bad, &["--once"])
         .wait_with_output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 7);
     // 409: a second client for a live session id.
     let dtok = s.mint("daemon.jwt", "daemon", &[]);
     let mut daemon = s.daemon(&relay, &dtok, &[]);
@@ -252,12 +182,7 @@ async fn refusals_exit_7_naming_the_status() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let out = output(s.client(&relay, &ctok)).await;
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 7);
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 409"));
     let _ = first.kill();
     let _ = first.wait();
@@ -279,12 +204,7 @@ async fn terminal_control_exits_6_and_the_daemon_reconnects_after_a_drop() {
     let mut c = s.client(&relay, &ctok);
     c.args(["--message", "after the drop", "--json"]);
     let out = output(c).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 0);
     assert_eq!(json(&out)["matched"], 1);
     // A terminal Control (0x0101 unauthorized) to a client in flight: exit 6 naming it.
     let ctok = s.mint("c43.jwt", "client", &["--sid", "43"]);
@@ -307,12 +227,7 @@ async fn terminal_control_exits_6_and_the_daemon_reconnects_after_a_drop() {
     f.extend_from_slice(&0x0101u16.to_be_bytes());
     relay.to_client(DID, 43, Out::Msg(Message::Binary(f.into())));
     let out = child.await.unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(6),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 6);
     let v = json(&out);
     assert_eq!(v["ok"], false);
     assert!(
@@ -471,28 +386,9 @@ async fn a_403_exits_7_naming_the_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wss_with_a_private_ca_given_by_ca() {
-    use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
     use std::sync::Arc;
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![leaf.der().clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
-    )
-    .unwrap();
+    let tls = tls::TestCa::new();
+    let server = tls.server_config();
     let s = Setup::new();
     let policy = VerifyPolicy {
         iss: Some("sbrp".into()),
@@ -500,7 +396,7 @@ async fn wss_with_a_private_ca_given_by_ca() {
     };
     let relay = TestRelay::start(s.jwks(), policy, Some(Arc::new(server))).await;
     let ca_file = s.dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&ca_file, &tls.ca_pem).unwrap();
     let url = format!("wss://127.0.0.1:{}/", relay.port);
     let ca = ca_file.to_str().unwrap();
     let dtok = s.mint("daemon.jwt", "daemon", &[]);

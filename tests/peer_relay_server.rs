@@ -7,94 +7,52 @@
 //! sends again what the relay dropped while the session was paused).
 #![cfg(feature = "tls")]
 
-use std::io::{BufRead, BufReader, Read};
+#[path = "common/peer.rs"]
+mod peer;
+
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin;
+use peer::{DID, Keys, sbrp, terminate};
 use sbrp::keyfile::BareKey;
 use sbrp::relay_client::{ClientError, ClientEvent, RelayClient, RelayConfig, Trust};
 use sbrp::token::Token;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-const DID: &str = "daemon-1";
-
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE")
-        .env_remove("SBRP_TOKEN")
-        .env_remove("SBRP_LOG");
-    cmd
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Keys, tokens and a running `sbrp relay`.
 struct Setup {
-    dir: tempfile::TempDir,
-    daemon_key: PathBuf,
-    daemon_pub: String,
-    issuer: PathBuf,
+    keys: Keys,
     relay: Child,
     relay_addr: SocketAddr,
     relay_log: Arc<Mutex<String>>,
 }
 
+impl std::ops::Deref for Setup {
+    type Target = Keys;
+    fn deref(&self) -> &Keys {
+        &self.keys
+    }
+}
+
 impl Setup {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let daemon_key = dir.path().join("daemon.pem");
-        let issuer = dir.path().join("issuer.pem");
-        for k in [&daemon_key, &issuer] {
-            run_ok(
-                sbrp()
-                    .args(["keygen", "-o"])
-                    .arg(k)
-                    .env("SBRP_HOME", dir.path()),
-            );
-        }
-        let daemon_pub = run_ok(sbrp().arg("pubkey").arg(&daemon_key))
-            .trim()
-            .to_owned();
-        let jwks = dir.path().join("jwks.json");
-        std::fs::write(&jwks, run_ok(sbrp().args(["token", "jwks"]).arg(&issuer))).unwrap();
+        let keys = Keys::new();
+        let jwks = peer::write_jwks(keys.dir.path(), &keys.issuer);
         let mut relay = sbrp()
             .args(["relay", "--listen", "127.0.0.1:0", "--json", "--jwks"])
             .arg(&jwks)
-            .env("SBRP_HOME", dir.path())
+            .env("SBRP_HOME", keys.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let relay_log = Arc::new(Mutex::new(String::new()));
-        let mut err = relay.stderr.take().unwrap();
-        let sink = relay_log.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let relay_log = peer::collect(relay.stderr.take().unwrap());
         let mut ready = String::new();
         BufReader::new(relay.stdout.take().unwrap())
             .read_line(&mut ready)
@@ -104,28 +62,11 @@ impl Setup {
         assert_eq!(v["schema"], "sbrp.relay-ready/1");
         let relay_addr = v["listen"].as_str().unwrap().parse().unwrap();
         Self {
-            dir,
-            daemon_key,
-            daemon_pub,
-            issuer,
+            keys,
             relay,
             relay_addr,
             relay_log,
         }
-    }
-
-    fn mint(&self, name: &str, role: &str, extra: &[&str]) -> PathBuf {
-        let path = self.dir.path().join(name);
-        run_ok(
-            sbrp()
-                .args(["token", "mint", "--key"])
-                .arg(&self.issuer)
-                .args(["--role", role, "--did", DID])
-                .args(extra)
-                .arg("-o")
-                .arg(&path),
-        );
-        path
     }
 
     fn daemon(&self, url: &str, token: &Path, extra: &[&str]) -> Child {
@@ -140,6 +81,18 @@ impl Setup {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
+    }
+
+    /// `sbrp peer client --raw --json --count COUNT` for [`DID`] through `url` with `token`.
+    fn cli_client(&self, url: &str, token: &Path, count: u32) -> Command {
+        let mut c = sbrp();
+        c.args(["peer", "client", "--raw", "--json", "--count"])
+            .arg(count.to_string())
+            .args(["--daemon-id", DID, "--identity-key", &self.daemon_pub])
+            .args(["--relay", url, "--token-file"])
+            .arg(token)
+            .env("SBRP_HOME", self.dir.path());
+        c
     }
 
     fn identity(&self) -> sbrp::IdentityPublicKey {
@@ -256,11 +209,6 @@ async fn client(s: &Setup, url: &str, sid: u64) -> RelayClient {
     }
 }
 
-fn terminate(child: &Child) {
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumable_daemon_survives_its_connection_dropping_under_sbrp_relay() {
     let s = Setup::new();
@@ -288,34 +236,8 @@ async fn a_resumable_daemon_survives_its_connection_dropping_under_sbrp_relay() 
     c.close().await;
     // An ordinary CLI client through the same relay and daemon.
     let ctok = s.mint("cli.jwt", "client", &["--sid", "502"]);
-    let out = sbrp()
-        .args([
-            "peer",
-            "client",
-            "--raw",
-            "--json",
-            "--count",
-            "3",
-            "--daemon-id",
-            DID,
-        ])
-        .args([
-            "--identity-key",
-            &s.daemon_pub,
-            "--relay",
-            &direct,
-            "--token-file",
-        ])
-        .arg(&ctok)
-        .env("SBRP_HOME", s.dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = s.cli_client(&direct, &ctok, 3).output().unwrap();
+    peer::assert_exit(&out, 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["matched"], 3);
     terminate(&daemon);
@@ -380,26 +302,8 @@ async fn a_cli_client_in_flight_rides_out_the_daemon_dropping_under_sbrp_relay()
     // The daemon is on the relay once a library client gets a session.
     client(&s, &direct, 700).await.close().await;
     let ctok = s.mint("cli.jwt", "client", &["--sid", "701"]);
-    let mut cli = sbrp()
-        .args([
-            "peer",
-            "client",
-            "--raw",
-            "--json",
-            "--count",
-            "100",
-            "--daemon-id",
-            DID,
-        ])
-        .args([
-            "--identity-key",
-            &s.daemon_pub,
-            "--relay",
-            &direct,
-            "--token-file",
-        ])
-        .arg(&ctok)
-        .env("SBRP_HOME", s.dir.path())
+    let mut cli = s
+        .cli_client(&direct, &ctok, 100)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

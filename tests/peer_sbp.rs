@@ -3,67 +3,22 @@
 //! `sbrp::sbp`) are sent to `sbrp peer daemon` over stdio, checked against what it answers
 //! (parsed by hand too). The SBRP layer around them is the library's.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+#[path = "common/peer.rs"]
+mod peer;
 
-use assert_cmd::cargo::cargo_bin;
+use std::io::{Read, Write};
+use std::process::Stdio;
+
+use peer::{key_dir as setup, sbrp, tcp_daemon};
 use serde_json::{Value, json};
 
 use sbrp::frame::{Frame, RawFrame};
 use sbrp::{ClientHandshake, SessionId};
 
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE");
-    cmd
-}
-
-fn setup() -> (tempfile::TempDir, std::path::PathBuf, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("k.pem");
-    let st = sbrp()
-        .args(["keygen", "-o"])
-        .arg(&key)
-        .env("SBRP_HOME", dir.path())
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{st:?}");
-    let pk = sbrp().arg("pubkey").arg(&key).output().unwrap();
-    (
-        dir,
-        key,
-        String::from_utf8(pk.stdout).unwrap().trim().to_owned(),
-    )
-}
-
 #[test]
 fn client_calls_reserved_methods_over_tcp() {
     let (dir, key, pk) = setup();
-    let mut daemon = sbrp()
-        .args([
-            "peer",
-            "daemon",
-            "--daemon-id",
-            "d9",
-            "--listen",
-            "127.0.0.1:0",
-            "--key",
-        ])
-        .arg(&key)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(daemon.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap()
-        .to_owned();
+    let (mut daemon, _stderr, addr) = tcp_daemon(&key, "d9");
     let out = sbrp()
         .args(["peer", "client", "--daemon-id", "d9", "--identity-key", &pk])
         .args(["--connect", &addr, "--json"])
@@ -76,12 +31,7 @@ fn client_calls_reserved_methods_over_tcp() {
         .unwrap();
     let _ = daemon.kill();
     let _ = daemon.wait();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 0);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["mode"], "sbp");
     let calls = v["calls"].as_array().unwrap();

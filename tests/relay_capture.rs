@@ -4,10 +4,12 @@
 //! with the key log of either endpoint, and the JSON capture log lists every frame.
 #![cfg(feature = "relay")]
 
-use std::path::Path;
+#[path = "common/peer.rs"]
+mod peer;
+
 use std::time::{Duration, SystemTime};
 
-use assert_cmd::Command;
+use peer::decode_ndjson as decode;
 use sbrp::relay::capture::LOG_SCHEMA;
 use sbrp::relay::core::control_frame;
 use sbrp::relay::{
@@ -167,29 +169,6 @@ fn feed(made: &Made, observer: &dyn Observer) {
             reason: *reason,
         });
     }
-}
-
-fn decode(capture: &Path, keylog: &Path) -> Vec<serde_json::Value> {
-    let out = Command::cargo_bin("sbrp")
-        .unwrap()
-        .env_remove("SBRP_KEYLOGFILE")
-        .env_remove("SBRP_PINS")
-        .args(["decode", "--strict", "--format", "ndjson", "--keylog"])
-        .arg(keylog)
-        .arg(capture)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]

@@ -8,6 +8,8 @@
 #![cfg(feature = "tls")]
 
 mod test_relay;
+#[path = "common/tls.rs"]
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -366,31 +368,12 @@ async fn max_sessions_refuses_handshakes_beyond_the_bound() {
 
 #[tokio::test]
 async fn wss_with_a_private_ca() {
-    use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![leaf.der().clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
-    )
-    .unwrap();
+    let tls = tls::TestCa::new();
+    let server = tls.server_config();
     let f = fixture(Some(Arc::new(server))).await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&ca_file, &tls.ca_pem).unwrap();
     let url = format!("wss://127.0.0.1:{}/", f.relay.port);
     // Without the CA: the system roots do not know it.
     let t = mint(&f.issuer, Role::Client, 71, None);

@@ -848,13 +848,7 @@ async fn r5_slow_consumer_gets_backpressure_and_nothing_is_dropped_silently() {
         "1000000",
     ]);
     // A daemon with a tiny receive buffer that does not read.
-    let t = relay.issuer.daemon(DID, false, None);
-    let mut d = Ws::connect_with(&format!("{}/?token={t}", relay.url), None, Some(4096))
-        .await
-        .unwrap();
-    d.sync().await;
-    let mut c = relay.client(DID, SID).await;
-    c.sync().await;
+    let (mut d, mut c) = relay.pair_small_buffer(DID, SID, 4096).await;
     let mut sent = 0u32;
     let mut paused = false;
     while sent < 3000 {
@@ -1117,13 +1111,7 @@ async fn r3_idle_close_of_a_stuck_reader_still_pauses_its_sessions() {
         "--burst",
         "1000000",
     ]);
-    let t = relay.issuer.daemon(DID, false, None);
-    let mut d = Ws::connect_with(&format!("{}/?token={t}", relay.url), None, Some(4096))
-        .await
-        .unwrap();
-    d.sync().await;
-    let mut c = relay.client(DID, SID).await;
-    c.sync().await;
+    let (d, mut c) = relay.pair_small_buffer(DID, SID, 4096).await;
     // 13 MB: more than the socket buffers hold, less than the 16 MiB of backpressure.
     for i in 0..200 {
         c.send(data(SID, i, 65536)).await;
@@ -1139,13 +1127,7 @@ async fn r3_idle_close_of_a_stuck_reader_still_pauses_its_sessions() {
 #[tokio::test]
 async fn sigterm_with_a_stuck_reader_still_exits_0() {
     let mut relay = Relay::start(&["--rate", "1000000", "--burst", "1000000"]);
-    let t = relay.issuer.daemon(DID, false, None);
-    let mut d = Ws::connect_with(&format!("{}/?token={t}", relay.url), None, Some(4096))
-        .await
-        .unwrap();
-    d.sync().await;
-    let mut c = relay.client(DID, SID).await;
-    c.sync().await;
+    let (d, mut c) = relay.pair_small_buffer(DID, SID, 4096).await;
     for i in 0..200 {
         c.send(data(SID, i, 65536)).await;
     }

@@ -7,6 +7,9 @@
 //! same file twice).
 #![cfg(feature = "relay")]
 
+#[path = "common/peer.rs"]
+mod peer;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,89 +17,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::cargo_bin;
 use futures_util::{SinkExt, StreamExt};
+use peer::{DID, Keys, decode_ndjson as decode, run_ok, sbrp};
 use sbrp::{ClientHandshake, Frame, RawFrame, SessionId};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-const DID: &str = "daemon-1";
 /// A generous guard so that a regression fails instead of hanging; not a timing check.
 const GUARD: Duration = Duration::from_secs(60);
 
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE")
-        .env_remove("SBRP_TOKEN")
-        .env_remove("SBRP_LOG");
-    cmd
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
+/// The keys (see [`Keys`]; `Setup` derefs to them) and the issuer's JWKS file.
 struct Setup {
-    dir: tempfile::TempDir,
-    daemon_key: PathBuf,
-    daemon_pub: String,
-    issuer: PathBuf,
+    keys: Keys,
     jwks: PathBuf,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = Keys;
+    fn deref(&self) -> &Keys {
+        &self.keys
+    }
 }
 
 impl Setup {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let daemon_key = dir.path().join("daemon.pem");
-        let issuer = dir.path().join("issuer.pem");
-        for k in [&daemon_key, &issuer] {
-            run_ok(
-                sbrp()
-                    .args(["keygen", "-o"])
-                    .arg(k)
-                    .env("SBRP_HOME", dir.path()),
-            );
-        }
-        let daemon_pub = run_ok(sbrp().arg("pubkey").arg(&daemon_key))
-            .trim()
-            .to_owned();
-        let jwks = dir.path().join("jwks.json");
-        std::fs::write(&jwks, run_ok(sbrp().args(["token", "jwks"]).arg(&issuer))).unwrap();
-        Self {
-            dir,
-            daemon_key,
-            daemon_pub,
-            issuer,
-            jwks,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn mint(&self, name: &str, role: &str, extra: &[&str]) -> PathBuf {
-        let path = self.path(name);
-        let _ = std::fs::remove_file(&path);
-        run_ok(
-            sbrp()
-                .args(["token", "mint", "--key"])
-                .arg(&self.issuer)
-                .args(["--role", role, "--did", DID])
-                .args(extra)
-                .arg("-o")
-                .arg(&path),
-        );
-        path
+        let keys = Keys::new();
+        let jwks = peer::write_jwks(keys.dir.path(), &keys.issuer);
+        Self { keys, jwks }
     }
 
     /// `sbrp relay --json` with `extra` flags; returns the child, the ws URL and the metrics
@@ -262,26 +210,6 @@ fn wait_for(addr: SocketAddr, what: &str, ok: impl Fn(&Samples) -> bool) -> Samp
         assert!(Instant::now() < until, "metrics never showed {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn decode(capture: &Path, keylog: &Path) -> Vec<serde_json::Value> {
-    let out = sbrp()
-        .args(["decode", "--strict", "--format", "ndjson", "--keylog"])
-        .arg(keylog)
-        .arg(capture)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[cfg(unix)]
@@ -561,12 +489,7 @@ fn keylogs_and_the_relay_capture_give_a_decrypted_transcript() {
         .arg(&ckeys)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    peer::assert_exit(&out, 0);
     let after = wait_for(maddr, "the session's end", |m| {
         val(m, "sbrp_relay_connections", &[("role", "client")]) == 0.0
     });

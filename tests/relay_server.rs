@@ -7,6 +7,11 @@
 //! and by the conformance tests; this file tests the I/O layer around them.
 #![cfg(all(feature = "relay", feature = "tls"))]
 
+#[path = "common/peer.rs"]
+mod peer;
+#[path = "common/tls.rs"]
+mod tls;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,7 @@ use assert_cmd::cargo::cargo_bin;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::{SinkExt, StreamExt};
+use peer::sbrp;
 use sbrp::IdentityKeyPair;
 use sbrp::relay::{
     ConnectionEvent, FrameAction, FrameRecord, JwksSource, Observer, RelayConfig, RelayEvent,
@@ -633,27 +639,8 @@ async fn a_rotated_jwks_file_is_used_without_a_restart_and_a_broken_one_is_ignor
 
 #[tokio::test]
 async fn wss_with_a_test_ca() {
-    use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![leaf.der().clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
-    )
-    .unwrap();
+    let tls = tls::TestCa::new();
+    let server = tls.server_config();
     let k = keys();
     let relay = Relay::start_tls(
         JwksSource::Static(k.jwks.clone()),
@@ -663,7 +650,7 @@ async fn wss_with_a_test_ca() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&ca_file, &tls.ca_pem).unwrap();
     let url = format!("wss://{}/", relay.addr);
     let mut cfg = sbrp::relay_client::RelayConfig::new(&url).unwrap();
     cfg.ca_file = Some(ca_file);
@@ -703,16 +690,6 @@ async fn wss_with_a_test_ca() {
 
 // ---- the real binary ----
 
-fn sbrp() -> Command {
-    let mut cmd = Command::new(cargo_bin("sbrp"));
-    cmd.env_remove("NO_COLOR")
-        .env_remove("SBRP_PINS")
-        .env_remove("SBRP_KEYLOGFILE")
-        .env_remove("SBRP_TOKEN")
-        .env_remove("SBRP_LOG");
-    cmd
-}
-
 /// A running `sbrp relay` and what it printed.
 struct Binary {
     child: Child,
@@ -732,20 +709,7 @@ impl Binary {
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let stderr = peer::collect(child.stderr.take().unwrap());
         let mut ready = String::new();
         stdout.read_line(&mut ready).unwrap();
         // Nothing else may come on stdout: keep reading it to be sure.
@@ -1064,21 +1028,13 @@ async fn dev_mode_commands_work_as_printed() {
 async fn tls_files_on_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let (issuer, jwks) = write_keys(dir.path());
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
+    let tls = tls::TestCa::new();
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
     let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&cert, leaf.pem()).unwrap();
-    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&cert, &tls.leaf_pem).unwrap();
+    std::fs::write(&key, &tls.leaf_key_pem).unwrap();
+    std::fs::write(&ca_file, &tls.ca_pem).unwrap();
     let args = |cert: &Path, key: &Path| -> Vec<String> {
         [
             "--listen",
@@ -1104,12 +1060,7 @@ async fn tls_files_on_the_command_line() {
             .args(args(&cert, &key))
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(5),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        peer::assert_exit(&out, 5);
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     // A certificate file that is not one: exit 1.

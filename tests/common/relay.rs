@@ -670,3 +670,19 @@ impl Ws {
         );
     }
 }
+
+impl Relay {
+    /// A daemon (token in the URL, no resume) on a socket with a `recv_buffer`-byte receive
+    /// buffer, and a client paired with it, both synced as in `pair`; the daemon is then left
+    /// unread by the caller, so its socket fills up quickly.
+    pub async fn pair_small_buffer(&self, did: &str, sid: u64, recv_buffer: u32) -> (Ws, Ws) {
+        let t = self.issuer.daemon(did, false, None);
+        let mut d = Ws::connect_with(&format!("{}/?token={t}", self.url), None, Some(recv_buffer))
+            .await
+            .unwrap();
+        d.sync().await;
+        let mut c = self.client(did, sid).await;
+        c.sync().await;
+        (d, c)
+    }
+}
