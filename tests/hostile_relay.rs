@@ -160,8 +160,25 @@ async fn oversized_frame_headers_and_fragments_close_1009_without_a_panic() {
 /// none is held forever, and once they are gone a legitimate daemon is admitted again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_upgrades_beyond_the_cap_get_503_and_all_are_closed() {
-    let relay = Relay::start(&[]);
     let n = sbrp::relay::server::MAX_HANDSHAKES + 16;
+    // This test and the relay (which inherits the limit) each hold n sockets: raise the soft
+    // open-file limit to the hard one before the relay starts.
+    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let hard = lim.maximum;
+    rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: hard,
+            maximum: hard,
+        },
+    )
+    .expect("raising the soft open-file limit to the hard one");
+    assert!(
+        hard.is_none_or(|h| h >= n as u64 + 200),
+        "this test needs an open-file limit of at least {} (hard limit {hard:?}: raise it with ulimit -Hn)",
+        n + 200
+    );
+    let relay = Relay::start(&[]);
     let mut socks = Vec::with_capacity(n);
     for _ in 0..n {
         let mut tcp = TcpStream::connect(&relay.addr).await.unwrap();
