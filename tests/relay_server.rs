@@ -982,7 +982,8 @@ async fn dev_mode_commands_work_as_printed() {
             .env_remove("SBRP_TOKEN");
         c
     };
-    let mut daemon = sh(&commands[0])
+    // `exec`, so that killing the child kills the daemon and not only the shell around it.
+    let mut daemon = sh(&format!("exec {}", commands[0]))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
