@@ -24,6 +24,7 @@
 //! | [`token`] | relay tokens (EdDSA JWTs): claims, JWKS, the 16 validation steps, minting |
 //! | [`ws`] | one frame per WebSocket message: size limit, text refusal, R6 close codes |
 //! | [`relay`] | (feature `relay`) the relay: its sans-I/O routing core (session state machine, frame authority, limits), the tokio server, metrics and captures |
+//! | [`url_redact`] | which URL parameter is a token (any case, percent-encoded names too): HAR redaction, URLs refused |
 //! | [`utc`] | UTC calendar dates for the timestamps sbrp writes (time passed in) |
 //!
 //! ```
@@ -64,6 +65,7 @@ pub mod sbp;
 pub mod session;
 pub mod stream;
 pub mod token;
+pub mod url_redact;
 pub mod utc;
 pub mod ws;
 

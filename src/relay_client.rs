@@ -143,10 +143,10 @@ impl RelayConfig {
                 "a fragment (#…) has no meaning here".into(),
             ));
         }
-        if url
-            .split_once('?')
-            .is_some_and(|(_, q)| q.split('&').any(|kv| kv.starts_with("token=")))
-        {
+        if url.split_once('?').is_some_and(|(_, q)| {
+            q.split('&')
+                .any(|kv| crate::url_redact::is_token_name(kv.split('=').next().unwrap_or(kv)))
+        }) {
             return Err(ConnectError::Url(
                 "it carries a token=; give the token separately (it is a secret)".into(),
             ));
@@ -1246,6 +1246,17 @@ mod tests {
         assert!(RelayConfig::new("ws://").is_err());
         assert!(RelayConfig::new("ws://u:p@x/").is_err());
         assert!(RelayConfig::new("ws://x/?token=abc").is_err());
+        // A relay that percent-decodes names (URLSearchParams does) sees a token in each of
+        // these; so would a log of the URL.
+        for url in [
+            "ws://x/?%74oken=abc",
+            "ws://x/?a=1&TOKEN=abc",
+            "ws://x/?to%6Ben=a",
+            "ws://x/?token",
+        ] {
+            assert!(RelayConfig::new(url).is_err(), "{url}");
+        }
+        assert!(RelayConfig::new("ws://x/?tokens=abc&my_token=1").is_ok());
         let t = Token::new("aaa.bbb.ccc");
         let r = c.request(&t).unwrap();
         assert_eq!(r.uri().query(), Some("region=eu&token=aaa.bbb.ccc"));

@@ -1,9 +1,11 @@
-//! Redaction of relay URLs found in HAR captures (R14): a pure function with no dependency, so
-//! the `url_redact` fuzz target compiles this file in.
+//! Token parameters in relay URLs (R14): the one rule for which query or fragment parameter is a
+//! token, used to redact URLs found in HAR captures (`sbrp decode`) and to refuse a relay URL
+//! that carries its own token ([`crate::relay_client::RelayConfig::new`]). Pure functions with no
+//! dependency, so the `url_redact` fuzz target compiles this file in.
 
 /// Whether a query or fragment parameter's name is `token` once percent-decoded, in any case
 /// (`token`, `TOKEN`, `%74oken`, `to%6Ben`): a server that decodes names sees all of them.
-fn is_token_name(name: &str) -> bool {
+pub fn is_token_name(name: &str) -> bool {
     let b = name.as_bytes();
     let mut decoded = Vec::with_capacity(b.len());
     let mut i = 0;

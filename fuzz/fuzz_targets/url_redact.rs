@@ -1,5 +1,5 @@
 //! Fuzz target: the redaction of relay URLs in HAR captures (`sbrp decode` of a HAR, the
-//! binary's `src/cli/decode/redact.rs`, compiled in). Whatever the URL, the output has no
+//! library's `src/url_redact.rs`, compiled in). Whatever the URL, the output has no
 //! `token` parameter, in the query or the fragment, whose value is not `REDACTED` — the name
 //! compared as a server would see it (percent-decoded here by a decoder of our own, any case),
 //! repeated parameters included — and no user-info; redaction is stable (redacting twice is
@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../src/cli/decode/redact.rs"]
+#[path = "../../src/url_redact.rs"]
 mod redact;
 
 /// Percent-decodes a name (an independent decoder: `u8::from_str_radix` on each `%XX`).

@@ -12,7 +12,6 @@ pub mod dissect;
 pub mod framer;
 pub mod har;
 pub mod input;
-pub mod redact;
 pub mod render;
 pub mod sbp_view;
 pub mod sessions;

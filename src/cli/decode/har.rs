@@ -80,7 +80,7 @@ pub fn looks_like_har(prefix: &[u8]) -> Option<bool> {
         .map(|&b| b == b'{')
 }
 
-pub use super::redact::redact_url;
+pub use sbrp::url_redact::redact_url;
 
 fn parse(bytes: &[u8]) -> Result<Vec<Socket>, String> {
     let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON ({e})"))?;
