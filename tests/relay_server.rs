@@ -137,6 +137,7 @@ impl Relay {
             relay,
             jwks,
             iss: Some(ISS.into()),
+            handshakes: Default::default(),
             tls,
             observer: Some(rec.clone()),
         })
