@@ -104,7 +104,7 @@ fn both_indexes_stay_bounded_and_consistent() {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 3 == 0 && !live.is_empty() {
+        if x.is_multiple_of(3) && !live.is_empty() {
             let i = (x as usize / 3) % live.len();
             let id = live.swap_remove(i);
             t.finish(id);

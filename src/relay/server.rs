@@ -743,11 +743,12 @@ async fn handle(
     tcp: TcpStream,
     peer: SocketAddr,
     slot: PendingSlot,
-    mut eviction: oneshot::Receiver<Eviction>,
+    eviction: oneshot::Receiver<Eviction>,
 ) {
     let _ = tcp.set_nodelay(true);
     #[cfg(feature = "tls")]
     if let Some(acceptor) = shared.tls.clone() {
+        let mut eviction = eviction;
         let started = Instant::now();
         let tls = tokio::select! {
             r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => r,
