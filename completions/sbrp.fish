@@ -258,7 +258,10 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l idle-timeout -d 'R3:
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l rate -d 'R4: frames per second per connection' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l burst -d 'R4: token-bucket size (frames a connection may send at once)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-queue -d 'R5: unsent bytes per connection before `backpressure` and close 1013' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-total-queue -d 'R5 relay-wide: unsent bytes of all connections together; beyond it the connection with the largest queue gets `backpressure` and close 1013' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-connections -d 'Open connections at most (HTTP 503 beyond)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-handshakes -d 'Connections still authenticating (TLS and upgrade not done) at most; a new one beyond it closes the oldest unfinished one' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-pending-per-ip -d 'Connections still authenticating per IPv4 address or IPv6 /64; a new one beyond it closes that address\'s oldest unfinished one. 0: no cap (behind a proxy, where every connection comes from the proxy\'s address)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l log-format -d 'The log on stderr: one line per event' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l metrics -d 'Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a free one (the --json ready line says which)' -r

@@ -1,7 +1,8 @@
 //! The real `sbrp relay` binary against hostile clients on 127.0.0.1: raw TCP and hand-built
 //! WebSocket frames an honest client library would never send (frame headers claiming huge
 //! lengths, runaway fragments, partial upgrade requests held open, oversized request heads,
-//! extension offers, WebSocket ping floods, a daemon id reconnecting in a loop). Every test
+//! extension offers, WebSocket ping floods, a daemon id reconnecting in a loop, clients that
+//! never read, together over the relay-wide queue budget). Every test
 //! asserts behaviour: what was closed, refused or answered, what the relay still serves
 //! afterwards, and that it never panicked. Measurements of the same attacks (memory, CPU) are in
 //! docs/relay.md "Hostile clients" (tests/python/hostile_relay_probe.py); none is asserted here.
@@ -155,14 +156,9 @@ async fn oversized_frame_headers_and_fragments_close_1009_without_a_panic() {
     assert_no_panic(&relay);
 }
 
-/// More partial upgrade requests than the relay will authenticate at once (1024): the ones
-/// beyond get a raw 503 at once, and every one of them is closed by the relay (10 s cut-off):
-/// none is held forever, and once they are gone a legitimate daemon is admitted again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partial_upgrades_beyond_the_cap_get_503_and_all_are_closed() {
-    let n = sbrp::relay::server::MAX_HANDSHAKES + 16;
-    // This test and the relay (which inherits the limit) each hold n sockets: raise the soft
-    // open-file limit to the hard one before the relay starts.
+/// Raises the soft open-file limit to the hard one (this test and the relay, which inherits the
+/// limit, each hold `n` sockets), and says so when the hard limit is too low.
+fn raise_fd_limit(n: usize) {
     let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     let hard = lim.maximum;
     rustix::process::setrlimit(
@@ -178,43 +174,305 @@ async fn partial_upgrades_beyond_the_cap_get_503_and_all_are_closed() {
         "this test needs an open-file limit of at least {} (hard limit {hard:?}: raise it with ulimit -Hn)",
         n + 200
     );
-    let relay = Relay::start(&[]);
+}
+
+/// `n` sockets from 127.0.0.1, each sending a request line that never ends.
+async fn partial_requests(relay: &Relay, n: usize) -> Vec<TcpStream> {
     let mut socks = Vec::with_capacity(n);
     for _ in 0..n {
         let mut tcp = TcpStream::connect(&relay.addr).await.unwrap();
-        // A request line that never ends.
         tcp.write_all(b"GET /?token=").await.unwrap();
         socks.push(tcp);
     }
-    let mut refused_503 = 0;
-    let mut closed = 0;
-    for tcp in &mut socks {
-        let mut buf = vec![0u8; 256];
-        let mut got = Vec::new();
-        loop {
-            match tokio::time::timeout(WAIT * 2, tcp.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => break,
-                Ok(Ok(k)) => got.extend_from_slice(&buf[..k]),
-                Err(_) => panic!("a partial upgrade request was held open past 40 s"),
-            }
-        }
-        closed += 1;
-        if got.starts_with(b"HTTP/1.1 503") {
-            refused_503 += 1;
+    socks
+}
+
+/// What the relay sent before it closed the socket (`None` if it is still open after `wait`).
+async fn closed_with(tcp: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    let mut got = Vec::new();
+    loop {
+        match tokio::time::timeout(wait, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(k)) => got.extend_from_slice(&buf[..k]),
+            Err(_) => return None,
         }
     }
-    assert_eq!(closed, n);
-    assert!(
-        refused_503 >= 1,
-        "none of {n} partial requests was refused 503"
+}
+
+/// The relay's `--metrics 127.0.0.1:0` address, from its `metrics` log line.
+async fn metrics_addr(relay: &Relay) -> String {
+    let err = wait_log(relay, "event=\"metrics\"", 1).await;
+    let line = err
+        .lines()
+        .find(|l| l.contains("event=\"metrics\""))
+        .unwrap_or_else(|| panic!("no metrics line:\n{err}"));
+    let url = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("url=http://"))
+        .unwrap();
+    url.trim_end_matches("/metrics").to_owned()
+}
+
+/// The value of one series of the relay's metrics (0 when absent).
+async fn metric(addr: &str, series: &str) -> f64 {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    tokio::time::timeout(WAIT, tcp.read_to_string(&mut body))
+        .await
+        .unwrap()
+        .unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The slowloris attack with the per-address cap off (every socket here comes from 127.0.0.1):
+/// more partial upgrade requests than the relay authenticates at once (1024). Each one beyond
+/// evicts the oldest (closed without an answer, logged, counted), never the newest: while the
+/// table is full of them a legitimate daemon is still upgraded (101) and evicts the next
+/// oldest; and every partial request is closed by the relay in the end (10 s cut-off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_handshake_table_evicts_the_oldest_and_a_daemon_still_gets_101() {
+    let extra = 16;
+    let n = sbrp::relay::server::MAX_HANDSHAKES + extra;
+    raise_fd_limit(n);
+    let relay = Relay::start(&["--max-pending-per-ip", "0", "--metrics", "127.0.0.1:0"]);
+    let metrics = metrics_addr(&relay).await;
+    let mut socks = partial_requests(&relay, n).await;
+    let reason = "reason=\"handshake_evicted_table_full\"";
+    let err = wait_log(&relay, reason, extra).await;
+    assert_eq!(err.matches(reason).count(), extra, "{err}");
+    // The oldest ones were closed, with nothing sent (mid-request there is nothing to say).
+    for (i, tcp) in socks.iter_mut().take(extra).enumerate() {
+        let got = closed_with(tcp, WAIT).await;
+        assert_eq!(got.as_deref(), Some(&b""[..]), "socket {i}");
+    }
+    // The newest is still held.
+    assert_eq!(
+        closed_with(socks.last_mut().unwrap(), Duration::from_millis(100)).await,
+        None
     );
-    assert!(refused_503 < n, "all {n} refused: the cap admitted none");
-    let err = wait_log(&relay, "reason=\"handshake_timeout\"", 1).await;
-    assert!(err.contains("reason=\"too_many_handshakes\""), "{err}");
-    assert!(err.contains("reason=\"handshake_timeout\""), "{err}");
-    // The slots are free again.
+    // The table is full of partial requests, and a legitimate daemon is admitted.
     let mut d = relay.daemon(DID, false).await;
     d.sync().await;
+    assert_eq!(
+        closed_with(&mut socks[extra], WAIT).await.as_deref(),
+        Some(&b""[..]),
+        "the daemon evicted the oldest pending request"
+    );
+    let err = wait_log(&relay, reason, extra + 1).await;
+    assert_eq!(err.matches(reason).count(), extra + 1, "{err}");
+    assert_eq!(
+        metric(
+            &metrics,
+            "sbrp_relay_handshakes_evicted_total{reason=\"table_full\"}"
+        )
+        .await,
+        (extra + 1) as f64
+    );
+    // None is held forever: the rest are cut off after 10 s.
+    for (i, tcp) in socks.iter_mut().enumerate().skip(extra + 1) {
+        let got = closed_with(tcp, WAIT * 2).await;
+        assert!(got.is_some(), "partial request {i} held open past 40 s");
+    }
+    let timeouts = "reason=\"handshake_timeout\"";
+    let err = wait_log(&relay, timeouts, n - extra - 1).await;
+    assert_eq!(err.matches(timeouts).count(), n - extra - 1, "{err}");
+    assert!(!err.contains("too_many_handshakes"), "{err}");
+    // No token, no request URI in any of those lines.
+    assert!(!err.contains("GET /"), "{err}");
+    still_serves(&relay, 9).await;
+    assert_no_panic(&relay);
+}
+
+/// With `--max-pending-per-ip 4`, a fifth pending request from 127.0.0.1 evicts the oldest of
+/// that address (once, logged and counted), and a legitimate upgrade from the same address
+/// while four are held is admitted, evicting the next oldest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_address_cap_evicts_that_addresss_oldest_pending_request() {
+    let relay = Relay::start(&["--max-pending-per-ip", "4", "--metrics", "127.0.0.1:0"]);
+    let metrics = metrics_addr(&relay).await;
+    let mut socks = partial_requests(&relay, 4).await;
+    let reason = "reason=\"handshake_evicted_source_cap\"";
+    // Four held: nobody evicted.
+    assert_eq!(
+        closed_with(&mut socks[0], Duration::from_millis(300)).await,
+        None
+    );
+    assert!(!relay.stderr().contains(reason));
+    socks.extend(partial_requests(&relay, 1).await);
+    assert_eq!(
+        closed_with(&mut socks[0], WAIT).await.as_deref(),
+        Some(&b""[..])
+    );
+    let err = wait_log(&relay, reason, 1).await;
+    assert_eq!(err.matches(reason).count(), 1, "{err}");
+    assert!(err.contains("status=503"), "{err}");
+    for tcp in &mut socks[1..] {
+        assert_eq!(closed_with(tcp, Duration::from_millis(100)).await, None);
+    }
+    // A daemon from the same address, with four still pending: admitted.
+    let mut d = relay.daemon(DID, false).await;
+    d.sync().await;
+    assert_eq!(
+        closed_with(&mut socks[1], WAIT).await.as_deref(),
+        Some(&b""[..])
+    );
+    wait_log(&relay, reason, 2).await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "sbrp_relay_handshakes_evicted_total{reason=\"source_cap\"}"
+        )
+        .await,
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "sbrp_relay_handshakes_evicted_total{reason=\"table_full\"}"
+        )
+        .await,
+        0.0
+    );
+    assert_no_panic(&relay);
+}
+
+/// The relay-wide budget of queued bytes: four clients that never read (4 KiB receive
+/// buffers), each allowed 1 MiB, together 2 MiB. A daemon sends 16 KiB Data frames to each in
+/// turn: before any queue reaches 1 MiB the sum passes 2 MiB, and the largest queue gets
+/// `backpressure` (limit `max_total_queue`, logged and counted). Then every client reads: each
+/// gets a gap-free, byte-exact prefix of what was sent to it (a closed one then
+/// `Control(backpressure)` and 1013), and every frame sent and not delivered is counted as
+/// dropped: nothing forwarded is lost silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_total_queue_budget_closes_the_largest_queue_and_loses_nothing_silently() {
+    const CLIENTS: u64 = 4;
+    const LEN: usize = 16 * 1024;
+    let relay = Relay::start(&[
+        "--max-queue",
+        "1048576",
+        "--max-total-queue",
+        "2097152",
+        "--rate",
+        "1000000",
+        "--burst",
+        "1000000",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let metrics = metrics_addr(&relay).await;
+    let mut d = relay.daemon(DID, false).await;
+    d.sync().await;
+    let mut clients = Vec::new();
+    for sid in 1..=CLIENTS {
+        let t = relay.issuer.client(DID, sid);
+        let mut c = Ws::connect_with(&format!("{}/?token={t}", relay.url), None, Some(4096))
+            .await
+            .unwrap();
+        c.sync().await;
+        clients.push(c);
+    }
+    let needle = "limit=\"max_total_queue\"";
+    let mut sent = [0u32; CLIENTS as usize];
+    // A round to each client, then a Ping round trip, so the relay has handled the round when
+    // the daemon looks for a `session_ended` (what a client closed for backpressure causes).
+    let mut ended = Vec::new();
+    for _round in 0..2000 {
+        for sid in 1..=CLIENTS {
+            let i = (sid - 1) as usize;
+            d.send(data(sid, sent[i], LEN)).await;
+            sent[i] += 1;
+        }
+        ended = d.sync_collect().await;
+        if !ended.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        ended
+            .iter()
+            .all(|b| b.len() == 15 && b[13..] == code::SESSION_ENDED.to_be_bytes()),
+        "{:?}",
+        ended.iter().map(|b| describe(b)).collect::<Vec<_>>()
+    );
+    let err = wait_log(&relay, needle, 1).await;
+    assert!(
+        err.contains(needle),
+        "no budget backpressure after {sent:?} frames:\n{err}"
+    );
+    assert!(
+        !err.contains("limit=\"max_queue\""),
+        "a queue reached --max-queue:\n{err}"
+    );
+    // Every client reads at once (a closed one's queue is only kept for a few seconds).
+    let reads = clients.iter_mut().enumerate().map(|(i, c)| async move {
+        let sid = i as u64 + 1;
+        let mut next = 0u32;
+        loop {
+            match c.next_within(Duration::from_secs(3)).await {
+                None => return (next, false),
+                Some(Got::Bin(b)) if b.first() == Some(&DATA) => {
+                    assert_eq!(
+                        b,
+                        data(sid, next, LEN),
+                        "client {sid}: frame {next} intact, in order"
+                    );
+                    next += 1;
+                }
+                Some(Got::Bin(b)) => {
+                    assert_eq!(
+                        b,
+                        ctrl(0, code::BACKPRESSURE),
+                        "client {sid} after {next} frames"
+                    );
+                    assert_eq!(c.next().await, Got::Close(Some(1013)), "client {sid}");
+                    return (next, true);
+                }
+                Some(other) => panic!("client {sid} after {next} frames: {other:?}"),
+            }
+        }
+    });
+    let got = futures_util::future::join_all(reads).await;
+    let closed = got.iter().filter(|g| g.1).count();
+    assert!(closed >= 1, "sent {sent:?}, got {got:?}");
+    assert_eq!(closed, ended.len(), "sent {sent:?}, got {got:?}");
+    assert!(
+        closed < CLIENTS as usize,
+        "every client was closed: sent {sent:?}, got {got:?}"
+    );
+    let delivered: u32 = got.iter().map(|g| g.0).sum();
+    let total: u32 = sent.iter().sum();
+    let mut dropped = 0.0;
+    for reason in [
+        "backpressure",
+        "receiver_closing",
+        "recently_ended",
+        "receiver_gone",
+    ] {
+        dropped += metric(
+            &metrics,
+            &format!("sbrp_relay_frames_dropped_total{{type=\"Data\",reason=\"{reason}\"}}"),
+        )
+        .await;
+    }
+    assert_eq!(
+        f64::from(total),
+        f64::from(delivered) + dropped,
+        "sent {sent:?}, delivered {got:?}, dropped {dropped}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "sbrp_relay_backpressure_closes_total{limit=\"max_total_queue\"}"
+        )
+        .await,
+        closed as f64
+    );
     assert_no_panic(&relay);
 }
 

@@ -26,8 +26,8 @@ use futures_util::{SinkExt, StreamExt};
 use peer::sbrp;
 use sbrp::IdentityKeyPair;
 use sbrp::relay::{
-    ConnectionEvent, FrameAction, FrameRecord, JwksSource, Observer, RelayConfig, RelayEvent,
-    RelayServer, ServerConfig,
+    ConnectionEvent, FrameAction, FrameRecord, HandshakeLimits, JwksSource, Observer, RelayConfig,
+    RelayEvent, RelayServer, ServerConfig,
 };
 use sbrp::token::{self, Claims, Jwks, Role, Token};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -131,12 +131,22 @@ impl Relay {
         relay: RelayConfig,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Self {
+        Self::start_full(jwks, relay, tls, HandshakeLimits::default()).await
+    }
+
+    async fn start_full(
+        jwks: JwksSource,
+        relay: RelayConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handshakes: HandshakeLimits,
+    ) -> Self {
         let rec = Arc::new(Recorder::default());
         let server = RelayServer::bind(ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             relay,
             jwks,
             iss: Some(ISS.into()),
+            handshakes,
             tls,
             observer: Some(rec.clone()),
         })
@@ -685,6 +695,58 @@ async fn wss_with_a_test_ca() {
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(LONG, plain.read_to_end(&mut buf)).await;
     assert!(!String::from_utf8_lossy(&buf).contains("101"));
+    relay.stop().await;
+}
+
+/// Over TLS too: connections that never start their TLS handshake fill the table of pending
+/// handshakes (2 here, no per-address cap); a wss daemon evicts the oldest, not itself, and is
+/// upgraded; the evicted socket is closed and reported once as 503
+/// `handshake_evicted_table_full`, the other is still held.
+#[tokio::test]
+async fn wss_handshakes_stuck_before_tls_are_evicted_oldest_first() {
+    let tls = tls::TestCa::new();
+    let k = keys();
+    let relay = Relay::start_full(
+        JwksSource::Static(k.jwks.clone()),
+        RelayConfig::default(),
+        Some(Arc::new(tls.server_config())),
+        HandshakeLimits {
+            max_pending: 2,
+            max_pending_per_source: 0,
+        },
+    )
+    .await;
+    let mut oldest = TcpStream::connect(relay.addr).await.unwrap();
+    let mut second = TcpStream::connect(relay.addr).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &tls.ca_pem).unwrap();
+    let mut cfg = sbrp::relay_client::RelayConfig::new(&format!("wss://{}/", relay.addr)).unwrap();
+    cfg.ca_file = Some(ca_file);
+    let d = sbrp::relay_client::connect(&cfg, &mint(&k.issuer, &claims(Role::Daemon, 0)))
+        .await
+        .unwrap();
+    assert_eq!(d.transport(), "wss");
+    relay.wait_for("opened daemon").await;
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(LONG, oldest.read(&mut buf))
+        .await
+        .expect("the oldest pending connection is closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed with nothing sent");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), second.read(&mut buf))
+            .await
+            .is_err(),
+        "the newer pending connection is still held"
+    );
+    let evicted: Vec<_> = relay
+        .rec
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("refused"))
+        .collect();
+    assert_eq!(evicted, vec!["refused 503 handshake_evicted_table_full"]);
     relay.stop().await;
 }
 

@@ -14,6 +14,8 @@
 //! - every sent frame decodes; a Forwarded frame is the input message byte for byte, from
 //!   another connection, never a Control; an Answered frame is a Pong to the sender;
 //! - unsent bytes per connection stay within `max_queue` (plus the one `backpressure` Control);
+//! - unsent bytes of the open connections together (`queued_bytes`) stay within
+//!   `max_total_queue`;
 //! - the session counts that the SessionState events add up to equal `sessions_in` for each
 //!   state, and so does the sum of `session_state` over every (daemon id, session id);
 //! - `connections()` equals the open connections and stays within `max_connections`; `open`
@@ -54,6 +56,7 @@ fn config() -> RelayConfig {
         rate: 20,
         burst: 6,
         max_queue: 120,
+        max_total_queue: 300,
         max_connections: 6,
         max_sessions_per_daemon: 2,
     }
@@ -116,6 +119,11 @@ impl Model {
 
     fn judge(&mut self, core: &RelayCore, actions: &[Action], cause: &Cause<'_>) {
         let max_queue = core.config().max_queue;
+        assert!(
+            core.queued_bytes() <= core.config().max_total_queue,
+            "open connections queue {} bytes",
+            core.queued_bytes()
+        );
         for a in actions {
             match a {
                 Action::Send { conn, bytes, kind } => {

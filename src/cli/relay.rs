@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sbrp::relay::{
-    CaptureLog, CaptureOptions, CaptureReport, CaptureStream, Fanout, JwksSource, LogObserver,
-    Metrics, MetricsServer, Observer, RelayConfig, RelayServer, ServerConfig,
+    CaptureLog, CaptureOptions, CaptureReport, CaptureStream, Fanout, HandshakeLimits, JwksSource,
+    LogObserver, Metrics, MetricsServer, Observer, RelayConfig, RelayServer, ServerConfig,
 };
 use serde::Serialize;
 
@@ -131,10 +131,29 @@ pub struct Args {
           default_value_t = RelayConfig::default().max_queue as u64)]
     pub max_queue: u64,
 
+    /// R5 relay-wide: unsent bytes of all connections together; beyond it the connection
+    /// with the largest queue gets `backpressure` and close 1013
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(65549..),
+          default_value_t = RelayConfig::default().max_total_queue as u64)]
+    pub max_total_queue: u64,
+
     /// Open connections at most (HTTP 503 beyond)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
           default_value_t = RelayConfig::default().max_connections as u64)]
     pub max_connections: u64,
+
+    /// Connections still authenticating (TLS and upgrade not done) at most; a new one beyond
+    /// it closes the oldest unfinished one
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = HandshakeLimits::default().max_pending as u64)]
+    pub max_handshakes: u64,
+
+    /// Connections still authenticating per IPv4 address or IPv6 /64; a new one beyond it
+    /// closes that address's oldest unfinished one. 0: no cap (behind a proxy, where every
+    /// connection comes from the proxy's address)
+    #[arg(long, value_name = "N",
+          default_value_t = HandshakeLimits::default().max_pending_per_source as u64)]
+    pub max_pending_per_ip: u64,
 
     /// The log on stderr: one line per event
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
@@ -187,8 +206,16 @@ impl Args {
             rate: self.rate,
             burst: self.burst,
             max_queue: usize::try_from(self.max_queue).unwrap_or(usize::MAX),
+            max_total_queue: usize::try_from(self.max_total_queue).unwrap_or(usize::MAX),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             ..RelayConfig::default()
+        }
+    }
+
+    fn handshake_limits(&self) -> HandshakeLimits {
+        HandshakeLimits {
+            max_pending: usize::try_from(self.max_handshakes).unwrap_or(usize::MAX),
+            max_pending_per_source: usize::try_from(self.max_pending_per_ip).unwrap_or(usize::MAX),
         }
     }
 }
@@ -253,6 +280,7 @@ async fn serve(out: &Output, args: Args) -> CliResult {
         relay: args.relay_config(),
         jwks,
         iss,
+        handshakes: args.handshake_limits(),
         #[cfg(feature = "tls")]
         tls,
         observer: Some(observer),

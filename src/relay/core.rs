@@ -8,9 +8,11 @@
 //! | connections | [`RelayConfig::max_connections`] (admission refuses beyond it, HTTP 503) |
 //! | live sessions per daemon | the daemon token's `lim.concurrent_sessions` (R11), else [`RelayConfig::max_sessions_per_daemon`] |
 //! | unsent bytes per connection | [`RelayConfig::max_queue`] (R5: `backpressure`, then close) |
+//! | unsent bytes of all open connections | [`RelayConfig::max_total_queue`] (R5 applied to the connection with the largest queue) |
 //! | recently ended session ids per daemon | [`RECENTLY_ENDED_CAP`], each kept [`RECENTLY_ENDED_TTL`] (R8) |
 //! | daemon entries | one per daemon connection or per daemon id with live sessions (so ≤ connections), plus at most [`LINGERING_DAEMONS_CAP`] kept only for their recently ended session ids |
 
+use std::cmp::Reverse;
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU64;
 use std::time::Duration;
@@ -30,6 +32,12 @@ pub const RECENTLY_ENDED_CAP: usize = 4096;
 /// ended session ids (R8 holds across the daemon's reconnect); beyond it the entry whose last
 /// session ended longest ago is forgotten first.
 pub const LINGERING_DAEMONS_CAP: usize = 1024;
+/// [`RelayEvent::Backpressure`]'s `limit` when one connection went over
+/// [`RelayConfig::max_queue`].
+pub const LIMIT_MAX_QUEUE: &str = "max_queue";
+/// [`RelayEvent::Backpressure`]'s `limit` when the open connections together went over
+/// [`RelayConfig::max_total_queue`] and this one held the largest queue.
+pub const LIMIT_MAX_TOTAL_QUEUE: &str = "max_total_queue";
 
 /// The relay's limits and timers; the defaults are the R-rules'.
 #[derive(Clone, Debug)]
@@ -46,6 +54,11 @@ pub struct RelayConfig {
     pub burst: u32,
     /// R5: unsent bytes per connection before `backpressure`.
     pub max_queue: usize,
+    /// R5 relay-wide: unsent bytes of all open connections together. A frame that would go
+    /// over it makes the connection with the largest queue (the receiver's, with this frame,
+    /// included) get `backpressure` and close; only when that is the receiver is the frame
+    /// dropped (and counted), exactly as beyond `max_queue`.
+    pub max_total_queue: usize,
     /// Open connections of every role.
     pub max_connections: usize,
     /// Live sessions per daemon when its token carries no `lim.concurrent_sessions`.
@@ -61,6 +74,7 @@ impl Default for RelayConfig {
             rate: 1000,
             burst: 2000,
             max_queue: 16 * 1024 * 1024,
+            max_total_queue: 256 * 1024 * 1024,
             max_connections: 10_000,
             max_sessions_per_daemon: 10_000,
         }
@@ -233,12 +247,15 @@ pub enum RelayEvent {
         /// The connection.
         conn: ConnId,
     },
-    /// A connection's unsent queue went over the limit.
+    /// A connection's unsent queue went over the limit, or it held the largest queue when
+    /// all of them went over the relay-wide one: it gets `backpressure` and is closed.
     Backpressure {
         /// The slow connection.
         conn: ConnId,
         /// Its unsent bytes.
         queued: usize,
+        /// Which limit: [`LIMIT_MAX_QUEUE`] or [`LIMIT_MAX_TOTAL_QUEUE`].
+        limit: &'static str,
     },
     /// HandshakeInit forwarded → HandshakeAccept forwarded.
     HandshakeLatency {
@@ -364,6 +381,9 @@ pub struct RelayCore {
     conns: HashMap<ConnId, Conn>,
     daemons: HashMap<String, DaemonEntry>,
     ping_counter: u64,
+    /// Unsent bytes of the connections not closing: `Σ queued` over them, kept exact, and at
+    /// most `max_total_queue` (a connection leaves it when it starts closing).
+    queued_open: usize,
 }
 
 impl RelayCore {
@@ -374,6 +394,7 @@ impl RelayCore {
             conns: HashMap::new(),
             daemons: HashMap::new(),
             ping_counter: 0,
+            queued_open: 0,
         }
     }
 
@@ -411,6 +432,17 @@ impl RelayCore {
         let lingering = self.daemons.values().filter(|d| d.lingering()).count();
         let ended = self.daemons.values().map(|d| d.ended.len()).max();
         (self.daemons.len(), lingering, ended.unwrap_or(0))
+    }
+
+    /// Unsent bytes of the open (not closing) connections, what
+    /// [`RelayConfig::max_total_queue`] bounds.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_open
+    }
+
+    /// Unsent bytes of one connection, if it is known.
+    pub fn queued_of(&self, conn: ConnId) -> Option<usize> {
+        self.conns.get(&conn).map(|c| c.queued)
     }
 
     /// Whether a connection would be refused at the upgrade (checked again by [`Self::open`]).
@@ -570,7 +602,11 @@ impl RelayCore {
     /// The I/O layer wrote `bytes` of what it was asked to send to `conn`.
     pub fn on_flushed(&mut self, conn: ConnId, bytes: usize) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.queued = c.queued.saturating_sub(bytes);
+            let n = bytes.min(c.queued);
+            c.queued -= n;
+            if !c.closing {
+                self.queued_open -= n;
+            }
         }
     }
 
@@ -1012,27 +1048,88 @@ impl RelayCore {
         }
         if c.queued.saturating_add(bytes.len()) > self.config.max_queue {
             // R5: the slow consumer is told and closed; the frame is counted as dropped.
-            let queued = c.queued;
-            out.push(Action::Event(RelayEvent::Backpressure { conn, queued }));
-            out.push(dropped_bytes(conn, &bytes, "backpressure"));
-            let control = control_frame(0, ErrorCode::Backpressure);
-            c.queued += control.len();
-            out.push(Action::Send {
-                conn,
-                bytes: control,
-                kind: SendKind::Generated,
-            });
-            self.close_conn(
-                conn,
-                close_code_for(ErrorCode::Backpressure),
-                "backpressure",
-                now,
-                out,
-            );
+            self.backpressure(conn, Some(&bytes), LIMIT_MAX_QUEUE, now, out);
             return;
         }
+        // R5 relay-wide: the largest queue pays. Each round closes one connection, and after
+        // closing one larger than the receiver's (with this frame) the frame fits, since the
+        // open total was within the budget before it.
+        while self.queued_open.saturating_add(bytes.len()) > self.config.max_total_queue {
+            let mine = match self.conns.get(&conn) {
+                Some(c) if !c.closing => c.queued.saturating_add(bytes.len()),
+                // Closed meanwhile (by what closing a larger queue set off).
+                _ => {
+                    if kind == SendKind::Forwarded {
+                        out.push(dropped_bytes(conn, &bytes, "receiver_closing"));
+                    }
+                    return;
+                }
+            };
+            let largest = self
+                .conns
+                .iter()
+                .filter(|&(&id, c)| id != conn && !c.closing)
+                .max_by_key(|&(&id, c)| (c.queued, Reverse(id)))
+                .map(|(&id, c)| (id, c.queued));
+            match largest {
+                Some((other, queued)) if queued > mine => {
+                    self.backpressure(other, None, LIMIT_MAX_TOTAL_QUEUE, now, out);
+                }
+                _ => {
+                    self.backpressure(conn, Some(&bytes), LIMIT_MAX_TOTAL_QUEUE, now, out);
+                    return;
+                }
+            }
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.queued += bytes.len();
+        self.queued_open += bytes.len();
         out.push(Action::Send { conn, bytes, kind });
+    }
+
+    /// R5 on `conn`: `Control(backpressure, 0)` after what it has queued, then close 1013.
+    /// `dropped` is the frame that did not fit when `conn` was its receiver (counted as
+    /// dropped, never silently lost); `None` when `conn` was chosen for the relay-wide budget,
+    /// whose queued frames all still go out before the Control.
+    fn backpressure(
+        &mut self,
+        conn: ConnId,
+        dropped: Option<&[u8]>,
+        limit: &'static str,
+        now: Duration,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let queued = c.queued;
+        out.push(Action::Event(RelayEvent::Backpressure {
+            conn,
+            queued,
+            limit,
+        }));
+        if let Some(bytes) = dropped {
+            out.push(dropped_bytes(conn, bytes, "backpressure"));
+        }
+        let control = control_frame(0, ErrorCode::Backpressure);
+        c.queued += control.len();
+        if !c.closing {
+            self.queued_open += control.len();
+        }
+        out.push(Action::Send {
+            conn,
+            bytes: control,
+            kind: SendKind::Generated,
+        });
+        self.close_conn(
+            conn,
+            close_code_for(ErrorCode::Backpressure),
+            "backpressure",
+            now,
+            out,
+        );
     }
 
     fn close_conn(
@@ -1050,6 +1147,8 @@ impl RelayCore {
             return;
         }
         c.closing = true;
+        // A closing connection leaves the relay-wide budget: its queue only drains from here.
+        self.queued_open -= c.queued;
         out.push(Action::Close { conn, code, reason });
         self.detach(conn, now, out);
     }
@@ -1059,7 +1158,10 @@ impl RelayCore {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.closing = true;
+        if !c.closing {
+            c.closing = true;
+            self.queued_open -= c.queued;
+        }
         match c.admission.clone() {
             Admission::Client {
                 daemon_id,

@@ -498,6 +498,14 @@ fn backpressure_closes_slow_consumer_and_counts_the_frame() {
             ..
         })
     )));
+    assert!(a.iter().any(|x| matches!(
+        x,
+        Action::Event(RelayEvent::Backpressure {
+            conn: C,
+            queued: 53,
+            limit: LIMIT_MAX_QUEUE,
+        })
+    )));
     // Flushed bytes free the queue.
     let mut r = RelayCore::new(RelayConfig {
         max_queue: 100,
@@ -510,6 +518,149 @@ fn backpressure_closes_slow_consumer_and_counts_the_frame() {
         r.on_flushed(C, 53);
     }
     assert_eq!(r.session_state("d1", 7), Some(SessionState::Paired));
+}
+
+/// A daemon and three clients (sessions 7, 8, 9 on connections 2, 3, 4) under a relay-wide
+/// budget of 300 bytes, each queue allowed 1000: `data` frames are 53 bytes.
+fn budget_relay() -> RelayCore {
+    let mut r = RelayCore::new(RelayConfig {
+        max_queue: 1000,
+        max_total_queue: 300,
+        ..RelayConfig::default()
+    });
+    r.open(D, daemon(false), T0).unwrap();
+    for (conn, sid) in [(2, 7), (3, 8), (4, 9)] {
+        r.open(conn, client(sid), T0).unwrap();
+    }
+    r
+}
+
+fn backpressure_events(a: &[Action]) -> Vec<(ConnId, usize, &'static str)> {
+    a.iter()
+        .filter_map(|x| match x {
+            Action::Event(RelayEvent::Backpressure {
+                conn,
+                queued,
+                limit,
+            }) => Some((*conn, *queued, *limit)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn drops(a: &[Action]) -> Vec<&'static str> {
+    a.iter()
+        .filter_map(|x| match x {
+            Action::Event(RelayEvent::Dropped { reason, .. }) => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn over_the_total_budget_the_largest_queue_gets_backpressure_and_the_frame_goes_through() {
+    let mut r = budget_relay();
+    for _ in 0..4 {
+        r.on_message(D, &data(7), T0); // 212 bytes for connection 2
+    }
+    r.on_message(D, &data(8), T0); // 53 for connection 3
+    assert_eq!(r.queued_bytes(), 265);
+    // 53 more for connection 3 would make 318 > 300: connection 2 (212) is the largest.
+    let a = r.on_message(D, &data(8), T0);
+    assert_eq!(
+        backpressure_events(&a),
+        vec![(2, 212, LIMIT_MAX_TOTAL_QUEUE)]
+    );
+    assert_eq!(drops(&a), Vec::<&str>::new(), "nothing is dropped");
+    let (sends, closes) = wire(&a);
+    assert_eq!(
+        sends,
+        vec![
+            // After the 212 bytes it holds, connection 2 hears why it is closed.
+            (2, ctrl(0, 0x0902)),
+            // Its session ends: the daemon is told.
+            (D, ctrl(7, 0x1003)),
+            // And the frame that did not fit is forwarded.
+            (3, data(8)),
+        ]
+    );
+    assert_eq!(closes, vec![(2, 1013)]);
+    // Connection 2 left the budget (its queue drains or dies with its socket); the rest
+    // counts exactly: 106 for connection 3, 15 for the daemon.
+    assert_eq!(r.queued_bytes(), 106 + 15);
+    assert_eq!(r.queued_of(2), Some(212 + 15));
+    assert_eq!(r.session_state("d1", 8), Some(SessionState::Paired));
+    assert_eq!(r.session_state("d1", 9), Some(SessionState::Paired));
+    // Its queue draining and the connection going do not touch the others' count.
+    r.on_flushed(2, 227);
+    r.on_closed(2, T0);
+    assert_eq!(r.queued_bytes(), 121);
+    r.on_flushed(3, 106);
+    r.on_flushed(D, 15);
+    assert_eq!(r.queued_bytes(), 0);
+}
+
+#[test]
+fn over_the_total_budget_a_receiver_with_the_largest_queue_pays_and_the_frame_is_counted() {
+    let mut r = budget_relay();
+    for _ in 0..3 {
+        r.on_message(D, &data(7), T0); // 159 for connection 2
+    }
+    r.on_message(D, &data(8), T0); // 53 for connection 3
+    r.on_message(D, &data(9), T0); // 53 for connection 4: 265 in all
+    // Connection 2 with this frame (212) is larger than any other: it pays, as beyond
+    // max_queue, and the frame is dropped and counted, not lost silently.
+    let a = r.on_message(D, &data(7), T0);
+    assert_eq!(
+        backpressure_events(&a),
+        vec![(2, 159, LIMIT_MAX_TOTAL_QUEUE)]
+    );
+    assert_eq!(drops(&a), vec!["backpressure"]);
+    let (sends, closes) = wire(&a);
+    assert_eq!(sends, vec![(2, ctrl(0, 0x0902)), (D, ctrl(7, 0x1003))]);
+    assert_eq!(closes, vec![(2, 1013)]);
+    assert_eq!(r.queued_bytes(), 106 + 15);
+}
+
+#[test]
+fn a_budget_freed_by_flushes_is_never_exceeded_and_closes_no_one() {
+    let mut r = budget_relay();
+    // 3000 frames, 159 000 bytes through a 300-byte budget, each flushed before the next.
+    for i in 0..3000u64 {
+        let sid = 7 + i % 3;
+        let conn = 2 + i % 3;
+        let a = r.on_message(D, &data(sid), secs(i / 500));
+        assert_eq!(wire(&a), (vec![(conn, data(sid))], vec![]), "frame {i}");
+        assert!(r.queued_bytes() <= 300);
+        r.on_flushed(conn, 53);
+        // The relay's keepalive pings, flushed at once.
+        r.tick(secs(i / 500));
+        for c in [D, 2, 3, 4] {
+            let q = r.queued_of(c).unwrap();
+            r.on_flushed(c, q);
+        }
+    }
+    assert_eq!(r.queued_bytes(), 0);
+    for sid in [7, 8, 9] {
+        assert_eq!(r.session_state("d1", sid), Some(SessionState::Paired));
+    }
+}
+
+/// The per-connection limit still comes first: a queue over `max_queue` is closed for its own
+/// sake even when the relay-wide budget has room.
+#[test]
+fn max_queue_still_applies_under_a_larger_budget() {
+    let mut r = RelayCore::new(RelayConfig {
+        max_queue: 100,
+        max_total_queue: 10_000,
+        ..RelayConfig::default()
+    });
+    r.open(D, daemon(false), T0).unwrap();
+    r.open(C, client(7), T0).unwrap();
+    r.on_message(D, &data(7), T0);
+    let a = r.on_message(D, &data(7), T0);
+    assert_eq!(backpressure_events(&a), vec![(C, 53, LIMIT_MAX_QUEUE)]);
+    assert_eq!(drops(&a), vec!["backpressure"]);
 }
 
 #[test]

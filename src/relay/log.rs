@@ -127,11 +127,16 @@ impl Observer for LogObserver {
             RelayEvent::RateLimited { conn } => {
                 tracing::warn!(event = "rate_limited", conn, "rate limited");
             }
-            RelayEvent::Backpressure { conn, queued } => {
+            RelayEvent::Backpressure {
+                conn,
+                queued,
+                limit,
+            } => {
                 tracing::warn!(
                     event = "backpressure",
                     conn,
                     queued,
+                    limit,
                     "backpressure: slow receiver closed"
                 );
             }

@@ -70,7 +70,8 @@ pub struct Metrics {
     frames_consumed: Family<Labels1, Counter>,
     frames_refused: Family<Labels2, Counter>,
     rate_limited: Counter,
-    backpressure_closes: Counter,
+    backpressure_closes: Family<Labels1, Counter>,
+    handshakes_evicted: Family<Labels1, Counter>,
     handshake_latency: Histogram,
     capture_records: Family<Labels1, Counter>,
     capture_lost: Family<Labels1, Counter>,
@@ -117,7 +118,8 @@ impl Metrics {
             frames_consumed: Family::default(),
             frames_refused: Family::default(),
             rate_limited: Counter::default(),
-            backpressure_closes: Counter::default(),
+            backpressure_closes: Family::default(),
+            handshakes_evicted: Family::default(),
             handshake_latency: Histogram::new(HANDSHAKE_BUCKETS),
             capture_records: Family::default(),
             capture_lost: Family::default(),
@@ -205,8 +207,13 @@ impl Metrics {
         );
         registry.register(
             "backpressure_closes",
-            "Connections closed because their unsent queue went over the limit",
+            "Connections closed with backpressure, by limit (max_queue: its own queue; max_total_queue: the largest queue when all went over the relay-wide budget)",
             m.backpressure_closes.clone(),
+        );
+        registry.register(
+            "handshakes_evicted",
+            "Unfinished handshakes closed to make room for a newer one, by reason (source_cap: its address was at --max-pending-per-ip; table_full: --max-handshakes reached)",
+            m.handshakes_evicted.clone(),
         );
         registry.register_with_unit(
             "handshake_latency",
@@ -352,10 +359,15 @@ impl Observer for Metrics {
                 self.connections.get_or_create(&l).inc();
                 self.connections_opened.get_or_create(&l).inc();
             }
-            ConnectionEvent::Refused { status, .. } => {
+            ConnectionEvent::Refused { status, reason, .. } => {
                 self.connections_refused
                     .get_or_create(&[("status", status_label(*status))])
                     .inc();
+                if let Some(e) = super::pending::Eviction::from_reason(reason) {
+                    self.handshakes_evicted
+                        .get_or_create(&[("reason", e.label())])
+                        .inc();
+                }
             }
             ConnectionEvent::Closed { role, code, .. } => {
                 let role = role_label(role);
@@ -425,8 +437,14 @@ impl Observer for Metrics {
             RelayEvent::RateLimited { .. } => {
                 self.rate_limited.inc();
             }
-            RelayEvent::Backpressure { .. } => {
-                self.backpressure_closes.inc();
+            RelayEvent::Backpressure { limit, .. } => {
+                let limit = match *limit {
+                    super::core::LIMIT_MAX_TOTAL_QUEUE => super::core::LIMIT_MAX_TOTAL_QUEUE,
+                    _ => super::core::LIMIT_MAX_QUEUE,
+                };
+                self.backpressure_closes
+                    .get_or_create(&[("limit", limit)])
+                    .inc();
             }
             RelayEvent::HandshakeLatency { latency, .. } => {
                 self.handshake_latency.observe(latency.as_secs_f64());

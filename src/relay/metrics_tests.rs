@@ -172,6 +172,17 @@ fn a_session_as_the_server_reports_it_is_counted() {
         status: 418,
         reason: "odd",
     });
+    for e in [
+        super::super::pending::Eviction::SourceCap,
+        super::super::pending::Eviction::TableFull,
+        super::super::pending::Eviction::TableFull,
+    ] {
+        o.connection(&ConnectionEvent::Refused {
+            peer: peer(),
+            status: 503,
+            reason: e.reason(),
+        });
+    }
     o.relay_event(&RelayEvent::Opened {
         conn: 1,
         role: "daemon",
@@ -272,7 +283,15 @@ fn a_session_as_the_server_reports_it_is_counted() {
     o.relay_event(&RelayEvent::Backpressure {
         conn: 2,
         queued: 1 << 24,
+        limit: super::super::core::LIMIT_MAX_QUEUE,
     });
+    for conn in [3, 4] {
+        o.relay_event(&RelayEvent::Backpressure {
+            conn,
+            queued: 1 << 20,
+            limit: super::super::core::LIMIT_MAX_TOTAL_QUEUE,
+        });
+    }
     o.relay_event(&RelayEvent::SessionState {
         session_id: 7,
         from: Some(SessionState::Paired),
@@ -377,7 +396,38 @@ fn a_session_as_the_server_reports_it_is_counted() {
         Some(1.0)
     );
     assert_eq!(g("sbrp_relay_rate_limited_total", &[]), Some(1.0));
-    assert_eq!(g("sbrp_relay_backpressure_closes_total", &[]), Some(1.0));
+    assert_eq!(
+        g(
+            "sbrp_relay_backpressure_closes_total",
+            &[("limit", "max_queue")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        g(
+            "sbrp_relay_backpressure_closes_total",
+            &[("limit", "max_total_queue")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        g(
+            "sbrp_relay_handshakes_evicted_total",
+            &[("reason", "source_cap")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        g(
+            "sbrp_relay_handshakes_evicted_total",
+            &[("reason", "table_full")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        g("sbrp_relay_connections_refused_total", &[("status", "503")]),
+        Some(3.0)
+    );
     assert_eq!(
         g("sbrp_relay_handshake_latency_seconds_count", &[]),
         Some(1.0)

@@ -9,6 +9,7 @@ pub mod core;
 pub mod log;
 pub mod metrics;
 pub mod observe;
+pub mod pending;
 pub mod server;
 
 pub use self::capture::{CaptureLog, CaptureOptions, CaptureReport, CaptureStream};
@@ -19,4 +20,5 @@ pub use self::core::{
 pub use self::log::LogObserver;
 pub use self::metrics::{Metrics, MetricsServer};
 pub use self::observe::{ConnectionEvent, Fanout, FrameAction, FrameRecord, Observer, Party};
+pub use self::pending::{Eviction, HandshakeLimits, PendingHandshakes, Source};
 pub use self::server::{JwksSource, RelayServer, ServerConfig, ServerError};

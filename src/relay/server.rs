@@ -14,7 +14,7 @@
 //!
 //! | what | bound |
 //! |---|---|
-//! | connections being authenticated (TCP or TLS accepted, upgrade not done) | [`MAX_HANDSHAKES`]; beyond it a raw `503` and close |
+//! | connections being authenticated (TCP or TLS accepted, upgrade not done) | [`HandshakeLimits::max_pending`] (default [`MAX_HANDSHAKES`]) and [`HandshakeLimits::max_pending_per_source`] per IPv4 address or IPv6 /64; beyond either the **oldest** unfinished one in that scope is closed, never the newest ([`PendingHandshakes`]) |
 //! | time to finish TLS + the HTTP upgrade | [`HANDSHAKE_TIMEOUT`] |
 //! | the HTTP upgrade request | 64 KiB and 124 headers (tungstenite's limits) |
 //! | admitted connections | [`RelayConfig::max_connections`] (HTTP 503 beyond) |
@@ -38,6 +38,7 @@
 //!     relay: RelayConfig::default(),
 //!     jwks: JwksSource::File("jwks.json".into()), // re-read when it changes
 //!     iss: Some("https://issuer.example".into()),
+//!     handshakes: Default::default(), // 1024 pending, 32 per source address
 //!     tls: None,
 //!     observer: Some(Arc::new(LogObserver)),
 //! })
@@ -58,10 +59,10 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinSet;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -72,11 +73,15 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, http};
 
 use super::core::{Action, Admission, ConnId, RelayConfig, RelayCore, RelayEvent, SendKind};
 use super::observe::{ConnectionEvent, FrameAction, FrameRecord, Observer, Party};
+use super::pending::{
+    DEFAULT_MAX_PENDING, Eviction, HandshakeId, HandshakeLimits, PendingHandshakes, Source,
+};
 use crate::token::{self, Jwks, Role, TokenError, VerifyPolicy};
 use crate::ws::MAX_MESSAGE;
 
-/// Connections accepted whose TLS handshake or HTTP upgrade is not finished yet.
-pub const MAX_HANDSHAKES: usize = 1024;
+/// Connections accepted whose TLS handshake or HTTP upgrade is not finished yet, by default
+/// ([`HandshakeLimits::max_pending`]); a newer one evicts the oldest beyond it.
+pub const MAX_HANDSHAKES: usize = DEFAULT_MAX_PENDING;
 /// How long a connection may take from TCP accept to the end of the upgrade (TLS included).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the relay waits for a peer's close reply after it sent a close frame.
@@ -111,6 +116,8 @@ pub struct ServerConfig {
     pub jwks: JwksSource,
     /// The expected issuer (`None` accepts any, as `sbrp token verify` without `--iss`).
     pub iss: Option<String>,
+    /// The table of connections still authenticating: its size and the per-source cap.
+    pub handshakes: HandshakeLimits,
     /// Serve wss:// with this TLS configuration.
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -124,7 +131,8 @@ impl std::fmt::Debug for ServerConfig {
         d.field("listen", &self.listen)
             .field("relay", &self.relay)
             .field("jwks", &self.jwks)
-            .field("iss", &self.iss);
+            .field("iss", &self.iss)
+            .field("handshakes", &self.handshakes);
         #[cfg(feature = "tls")]
         d.field("tls", &self.tls.is_some());
         d.field("observer", &self.observer.is_some()).finish()
@@ -303,12 +311,68 @@ struct Shared {
     policy: VerifyPolicy,
     next_conn: AtomicU64,
     ws_config: WebSocketConfig,
-    handshakes: Arc<Semaphore>,
+    pending: Mutex<Pending>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
+/// The connections still authenticating, and how to tell each one it was evicted (one sender
+/// per table entry, so this map has the table's bound).
+struct Pending {
+    table: PendingHandshakes,
+    evict: HashMap<HandshakeId, oneshot::Sender<Eviction>>,
+}
+
+/// A connection's entry in the table of pending handshakes; gone when this is dropped or
+/// [`finish`](Self::finish)ed.
+struct PendingSlot {
+    shared: Arc<Shared>,
+    id: HandshakeId,
+}
+
+impl PendingSlot {
+    /// The handshake is no longer pending (its request head was read): it cannot be evicted.
+    fn finish(&self) {
+        let mut p = self.shared.pending();
+        p.table.finish(self.id);
+        p.evict.remove(&self.id);
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 impl Shared {
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new connection from `peer`: its entry in the table, and the signal that it was evicted
+    /// (an older entry it displaced is told at once).
+    fn admit_pending(
+        self: &Arc<Self>,
+        peer: SocketAddr,
+    ) -> (PendingSlot, oneshot::Receiver<Eviction>) {
+        let (tx, rx) = oneshot::channel();
+        let mut p = self.pending();
+        let admitted = p.table.admit(Source::of(peer.ip()));
+        if let Some((old, why)) = admitted.evicted
+            && let Some(signal) = p.evict.remove(&old)
+        {
+            let _ = signal.send(why);
+        }
+        p.evict.insert(admitted.id, tx);
+        drop(p);
+        let slot = PendingSlot {
+            shared: self.clone(),
+            id: admitted.id,
+        };
+        (slot, rx)
+    }
+
     fn now(&self) -> Duration {
         self.start.elapsed()
     }
@@ -548,7 +612,10 @@ impl RelayServer {
             policy,
             next_conn: AtomicU64::new(1),
             ws_config: server_websocket_config(),
-            handshakes: Arc::new(Semaphore::new(MAX_HANDSHAKES)),
+            pending: Mutex::new(Pending {
+                table: PendingHandshakes::new(config.handshakes),
+                evict: HashMap::new(),
+            }),
             #[cfg(feature = "tls")]
             tls: config.tls.map(tokio_rustls::TlsAcceptor::from),
         });
@@ -616,14 +683,10 @@ impl RelayServer {
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
                 accepted = self.listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
-                        let Ok(permit) = shared.handshakes.clone().try_acquire_owned() else {
-                            shared.refused(peer, 503, "too_many_handshakes");
-                            conns.spawn(refuse_raw(tcp));
-                            continue;
-                        };
+                        let (slot, evicted) = shared.admit_pending(peer);
                         let shared = shared.clone();
                         conns.spawn(async move {
-                            handle(shared, tcp, peer, permit).await;
+                            handle(shared, tcp, peer, slot, evicted).await;
                         });
                     }
                     Err(e) => {
@@ -669,38 +732,39 @@ fn tick_period(c: &RelayConfig) -> Duration {
     (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
-async fn refuse_raw(mut tcp: TcpStream) {
-    let _ = tokio::time::timeout(
-        Duration::from_secs(1),
-        tcp.write_all(
-            b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-        ),
-    )
-    .await;
+/// An evicted handshake: its socket is closed without an answer (mid-TLS or mid-request there
+/// is nothing sound to answer), logged once as refused with 503 and the eviction's reason.
+fn evicted(shared: &Shared, peer: SocketAddr, why: Eviction) {
+    shared.refused(peer, 503, why.reason());
 }
 
 async fn handle(
     shared: Arc<Shared>,
     tcp: TcpStream,
     peer: SocketAddr,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    slot: PendingSlot,
+    eviction: oneshot::Receiver<Eviction>,
 ) {
     let _ = tcp.set_nodelay(true);
     #[cfg(feature = "tls")]
     if let Some(acceptor) = shared.tls.clone() {
+        let mut eviction = eviction;
         let started = Instant::now();
-        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+        let tls = tokio::select! {
+            r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => r,
+            Ok(why) = &mut eviction => return evicted(&shared, peer, why),
+        };
         match tls {
             Ok(Ok(stream)) => {
                 let left = HANDSHAKE_TIMEOUT.saturating_sub(started.elapsed());
-                serve(shared, stream, peer, permit, left).await;
+                serve(shared, stream, peer, slot, eviction, left).await;
             }
             Ok(Err(_)) => shared.refused(peer, 0, "tls_handshake_failed"),
             Err(_) => shared.refused(peer, 408, "handshake_timeout"),
         }
         return;
     }
-    serve(shared, tcp, peer, permit, HANDSHAKE_TIMEOUT).await;
+    serve(shared, tcp, peer, slot, eviction, HANDSHAKE_TIMEOUT).await;
 }
 
 /// What the upgrade callback decided.
@@ -857,7 +921,8 @@ async fn serve<S>(
     shared: Arc<Shared>,
     stream: S,
     peer: SocketAddr,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    slot: PendingSlot,
+    mut eviction: oneshot::Receiver<Eviction>,
     time_left: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -867,6 +932,8 @@ async fn serve<S>(
     let mut verdict = None;
     #[allow(clippy::result_large_err)] // the tungstenite callback's type is fixed
     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        // The whole request head is here: no longer pending, no longer evictable.
+        slot.finish();
         let v = authorize(&shared, req, tx, closing.clone(), peer);
         let out = match &v {
             Verdict::Admitted { .. } => Ok(resp),
@@ -875,14 +942,25 @@ async fn serve<S>(
         verdict = Some(v);
         out
     };
-    let upgraded = tokio::time::timeout(
+    let upgrade = tokio::time::timeout(
         time_left,
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(shared.ws_config)),
-    )
-    .await;
-    drop(permit);
-    let (conn, role) = match (verdict, upgraded) {
-        (Some(Verdict::Admitted { conn, role }), Ok(Ok(ws))) => {
+    );
+    // Evicted before the request head was read (a head read later has finished its entry, so
+    // its eviction signal is gone and this branch is disabled).
+    let (upgraded, evicted_by) = tokio::select! {
+        biased;
+        r = upgrade => (Some(r), None),
+        Ok(why) = &mut eviction => (None, Some(why)),
+    };
+    drop(slot);
+    let (conn, role) = match (verdict, upgraded.ok_or(evicted_by)) {
+        (None, Err(Some(why))) => {
+            evicted(&shared, peer, why);
+            return;
+        }
+        (None, Err(None)) => return, // cannot happen: one of the two branches ran
+        (Some(Verdict::Admitted { conn, role }), Ok(Ok(Ok(ws)))) => {
             connection(&shared, ws, conn, role, rx, closing).await;
             return;
         }
@@ -891,11 +969,11 @@ async fn serve<S>(
             shared.refused(peer, status, reason);
             return;
         }
-        (None, Err(_)) => {
+        (None, Ok(Err(_))) => {
             shared.refused(peer, 408, "handshake_timeout");
             return;
         }
-        (None, Ok(Err(e))) => {
+        (None, Ok(Ok(Err(e)))) => {
             let reason = match e {
                 // AttackAttempt: a head over 64 KiB; Capacity: more than 124 headers.
                 WsError::AttackAttempt | WsError::Capacity(_) => "request_too_large",
@@ -907,7 +985,7 @@ async fn serve<S>(
             shared.refused(peer, 400, reason);
             return;
         }
-        (None, Ok(Ok(_))) => return, // cannot happen: the callback always runs first
+        (None, Ok(Ok(Ok(_)))) => return, // cannot happen: the callback always runs first
     };
     // Admitted, but the upgrade response could not be written: the connection is gone.
     finish(&shared, conn, role, None);
