@@ -18,5 +18,7 @@ pub use self::core::{
 };
 pub use self::log::LogObserver;
 pub use self::metrics::{Metrics, MetricsServer};
-pub use self::observe::{ConnectionEvent, Fanout, FrameAction, FrameRecord, Observer, Party};
+pub use self::observe::{
+    ConnectionEvent, Fanout, FrameAction, FrameInterest, FrameRecord, Observer, Party,
+};
 pub use self::server::{JwksSource, RelayServer, ServerConfig, ServerError};
