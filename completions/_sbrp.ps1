@@ -325,6 +325,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
             [CompletionResult]::new('--burst', '--burst', [CompletionResultType]::ParameterName, 'R4: token-bucket size (frames a connection may send at once)')
             [CompletionResult]::new('--max-queue', '--max-queue', [CompletionResultType]::ParameterName, 'R5: unsent bytes per connection before `backpressure` and close 1013')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Open connections at most (HTTP 503 beyond)')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads serving connections: 1 runs everything on one thread, N > 1 on N, 0 one per CPU')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'The log on stderr: one line per event')
             [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a free one (the --json ready line says which)')
             [CompletionResult]::new('--capture', '--capture', [CompletionResultType]::ParameterName, 'Write every frame the relay sends to FILE as a raw SBRP stream, for `sbrp decode` (created new, mode 0600)')

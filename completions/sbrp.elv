@@ -294,6 +294,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --burst 'R4: token-bucket size (frames a connection may send at once)'
             cand --max-queue 'R5: unsent bytes per connection before `backpressure` and close 1013'
             cand --max-connections 'Open connections at most (HTTP 503 beyond)'
+            cand --threads 'Threads serving connections: 1 runs everything on one thread, N > 1 on N, 0 one per CPU'
             cand --log-format 'The log on stderr: one line per event'
             cand --metrics 'Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a free one (the --json ready line says which)'
             cand --capture 'Write every frame the relay sends to FILE as a raw SBRP stream, for `sbrp decode` (created new, mode 0600)'

@@ -259,6 +259,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l rate -d 'R4: frames 
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l burst -d 'R4: token-bucket size (frames a connection may send at once)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-queue -d 'R5: unsent bytes per connection before `backpressure` and close 1013' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-connections -d 'Open connections at most (HTTP 503 beyond)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l threads -d 'Threads serving connections: 1 runs everything on one thread, N > 1 on N, 0 one per CPU' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l log-format -d 'The log on stderr: one line per event' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l metrics -d 'Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a free one (the --json ready line says which)' -r

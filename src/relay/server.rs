@@ -990,6 +990,10 @@ async fn connection<S>(
     let mut writer = tokio::spawn(write_loop(shared.clone(), sink, rx, conn));
     let mut peer_code = None;
     let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    // One waiter for the whole connection: a `notified()` made in the loop would register
+    // with the Notify and deregister again (a lock each) for every message read.
+    let closed_by_relay = closing.notified();
+    tokio::pin!(closed_by_relay);
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
@@ -1026,7 +1030,7 @@ async fn connection<S>(
                 }
                 Some(Err(_)) | None => break,
             },
-            () = closing.notified(), if deadline.is_none() => {
+            () = &mut closed_by_relay, if deadline.is_none() => {
                 deadline = Some(Box::pin(tokio::time::sleep(CLOSE_TIMEOUT)));
             }
             () = async { deadline.as_mut().expect("armed").await }, if deadline.is_some() => break,
