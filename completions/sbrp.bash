@@ -1440,7 +1440,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__relay)
-            opts="-h -V --listen --jwks --iss --tls-cert --tls-key --grace --ping-interval --idle-timeout --rate --burst --max-queue --max-total-queue --max-connections --max-handshakes --max-pending-per-ip --log-format --dev --metrics --capture --capture-log --force --json --color --help --version"
+            opts="-h -V --listen --jwks --iss --tls-cert --tls-key --grace --ping-interval --idle-timeout --rate --burst --max-queue --max-total-queue --max-connections --max-handshakes --max-pending-per-ip --threads --log-format --dev --metrics --capture --capture-log --force --json --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1503,6 +1503,10 @@ _sbrp() {
                     return 0
                     ;;
                 --max-pending-per-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -297,6 +297,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
             cand --max-connections 'Open connections at most (HTTP 503 beyond)'
             cand --max-handshakes 'Connections still authenticating (TLS and upgrade not done) at most; a new one beyond it closes the oldest unfinished one'
             cand --max-pending-per-ip 'Connections still authenticating per IPv4 address or IPv6 /64; a new one beyond it closes that address''s oldest unfinished one. 0: no cap (behind a proxy, where every connection comes from the proxy''s address)'
+            cand --threads 'Threads serving connections: 1 runs everything on one thread, N > 1 on N, 0 one per CPU'
             cand --log-format 'The log on stderr: one line per event'
             cand --metrics 'Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a free one (the --json ready line says which)'
             cand --capture 'Write every frame the relay sends to FILE as a raw SBRP stream, for `sbrp decode` (created new, mode 0600)'

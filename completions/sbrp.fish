@@ -262,6 +262,7 @@ complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-total-queue -d '
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-connections -d 'Open connections at most (HTTP 503 beyond)' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-handshakes -d 'Connections still authenticating (TLS and upgrade not done) at most; a new one beyond it closes the oldest unfinished one' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l max-pending-per-ip -d 'Connections still authenticating per IPv4 address or IPv6 /64; a new one beyond it closes that address\'s oldest unfinished one. 0: no cap (behind a proxy, where every connection comes from the proxy\'s address)' -r
+complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l threads -d 'Threads serving connections: 1 runs everything on one thread, N > 1 on N, 0 one per CPU' -r
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l log-format -d 'The log on stderr: one line per event' -r -f -a "text\t'One human-readable line per event'
 json\t'One JSON object per event'"
 complete -c sbrp -n "__fish_sbrp_using_subcommand relay" -l metrics -d 'Serve Prometheus metrics on this address (GET /metrics, GET /healthz); port 0 picks a free one (the --json ready line says which)' -r

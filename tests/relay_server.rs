@@ -26,8 +26,8 @@ use futures_util::{SinkExt, StreamExt};
 use peer::sbrp;
 use sbrp::IdentityKeyPair;
 use sbrp::relay::{
-    ConnectionEvent, FrameAction, FrameRecord, HandshakeLimits, JwksSource, Observer, RelayConfig,
-    RelayEvent, RelayServer, ServerConfig,
+    ConnectionEvent, Fanout, FrameAction, FrameRecord, HandshakeLimits, JwksSource, Observer,
+    RelayConfig, RelayEvent, RelayServer, ServerConfig,
 };
 use sbrp::token::{self, Claims, Jwks, Role, Token};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -114,6 +114,25 @@ impl Observer for Recorder {
     }
 }
 
+/// A recorder that wants only the frame actions listed (`Observer::wants_frames`), and
+/// counts every frame it is handed anyway.
+struct Picky {
+    wants: &'static [FrameAction],
+    rec: Recorder,
+}
+
+impl Observer for Picky {
+    fn connection(&self, e: &ConnectionEvent<'_>) {
+        self.rec.connection(e);
+    }
+    fn frame(&self, r: &FrameRecord<'_>) {
+        self.rec.frame(r);
+    }
+    fn wants_frames(&self, action: FrameAction) -> bool {
+        self.wants.contains(&action)
+    }
+}
+
 struct Relay {
     addr: SocketAddr,
     rec: Arc<Recorder>,
@@ -141,6 +160,17 @@ impl Relay {
         handshakes: HandshakeLimits,
     ) -> Self {
         let rec = Arc::new(Recorder::default());
+        Self::start_observed(jwks, relay, tls, rec.clone(), rec).await
+    }
+
+    /// Starts a relay reporting to `observer`; `rec` is what [`Relay::wait_for`] watches.
+    async fn start_observed(
+        jwks: JwksSource,
+        relay: RelayConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        observer: Arc<dyn Observer>,
+        rec: Arc<Recorder>,
+    ) -> Self {
         let server = RelayServer::bind(ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             relay,
@@ -148,7 +178,7 @@ impl Relay {
             iss: Some(ISS.into()),
             handshakes,
             tls,
-            observer: Some(rec.clone()),
+            observer: Some(observer),
         })
         .await
         .unwrap();
@@ -462,6 +492,138 @@ async fn frames_are_forwarded_byte_for_byte_and_closes_reported() {
         .await;
     relay.stop().await;
     assert_eq!(recv_close(&mut d).await, 1001);
+}
+
+/// Drives one of each frame action a session produces without ending it: forwarded both
+/// ways, a Ping answered, an endpoint's Pong consumed (dropped), and at the client's close a
+/// Control generated to the daemon.
+async fn every_kind_of_frame(relay: &Relay, k: &Keys) {
+    let (mut d, mut c) = pair(relay, k, 43).await;
+    let init = frame(0x01, 43, &[7u8; 32]);
+    send(&mut c, init.clone()).await;
+    assert_eq!(recv_frame(&mut d).await, init);
+    let accept = frame(0x02, 43, &[9u8; 128]);
+    send(&mut d, accept.clone()).await;
+    assert_eq!(recv_frame(&mut c).await, accept);
+    send(&mut c, frame(0x10, 0, b"12345678")).await;
+    assert_eq!(recv_frame(&mut c).await, frame(0x11, 0, b"12345678"));
+    send(&mut d, frame(0x11, 0, b"87654321")).await;
+    c.close(None).await.unwrap();
+    assert_eq!(control_code(&recv_frame(&mut d).await), 0x1003);
+    relay.wait_for("closed client 1005").await;
+}
+
+const EVERY_KIND: [&str; 5] = [
+    "frame forwarded client->daemon type 0x01 len 45",
+    "frame forwarded daemon->client type 0x02 len 141",
+    "frame answered relay->client type 0x11 len 21",
+    "frame dropped daemon->relay type 0x11 len 21 consumed",
+    "frame generated relay->daemon type 0x20 len 15",
+];
+
+#[tokio::test]
+async fn an_observer_gets_only_the_frames_it_wants_and_the_others_get_all() {
+    let k = keys();
+    // In a fanout, beside an observer that wants every frame (as metrics and captures do).
+    let all = Arc::new(Recorder::default());
+    let picky = Arc::new(Picky {
+        wants: &[FrameAction::Generated, FrameAction::Dropped],
+        rec: Recorder::default(),
+    });
+    let fan = Arc::new(Fanout(vec![all.clone(), picky.clone()]));
+    let relay = Relay::start_observed(
+        JwksSource::Static(k.jwks.clone()),
+        RelayConfig::default(),
+        None,
+        fan,
+        all.clone(),
+    )
+    .await;
+    every_kind_of_frame(&relay, &k).await;
+    for line in EVERY_KIND {
+        relay.wait_for(line).await;
+    }
+    let picked: Vec<String> = picky
+        .rec
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("frame "))
+        .collect();
+    assert!(picked.contains(&EVERY_KIND[3].to_owned()), "{picked:?}");
+    assert!(picked.contains(&EVERY_KIND[4].to_owned()), "{picked:?}");
+    assert!(
+        picked
+            .iter()
+            .all(|l| l.starts_with("frame generated") || l.starts_with("frame dropped")),
+        "{picked:?}"
+    );
+    // Connection events are not filtered.
+    assert!(picky.rec.has("opened daemon") && picky.rec.has("closed client 1005"));
+    relay.stop().await;
+
+    // Alone, an observer that wants no frame is never called for one, and still sees the
+    // connections.
+    let none = Arc::new(Picky {
+        wants: &[],
+        rec: Recorder::default(),
+    });
+    let watch = Arc::new(Recorder::default());
+    let both: Arc<dyn Observer> = none.clone();
+    let relay = Relay::start_observed(
+        JwksSource::Static(k.jwks.clone()),
+        RelayConfig::default(),
+        None,
+        both,
+        watch,
+    )
+    .await;
+    let (mut d, mut c) = pair_watching(&relay, &k, 44, &none.rec).await;
+    let init = frame(0x01, 44, &[7u8; 32]);
+    send(&mut c, init.clone()).await;
+    assert_eq!(recv_frame(&mut d).await, init);
+    send(&mut c, frame(0x10, 0, b"12345678")).await;
+    assert_eq!(recv_frame(&mut c).await, frame(0x11, 0, b"12345678"));
+    c.close(None).await.unwrap();
+    assert_eq!(control_code(&recv_frame(&mut d).await), 0x1003);
+    let until = tokio::time::Instant::now() + LONG;
+    while !none.rec.has("closed client 1005") {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "{:?}",
+            none.rec.lines()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        none.rec.lines().iter().all(|l| !l.starts_with("frame ")),
+        "{:?}",
+        none.rec.lines()
+    );
+    relay.stop().await;
+}
+
+/// [`pair`], waiting for the daemon on `rec` rather than on the relay's own recorder.
+async fn pair_watching(relay: &Relay, k: &Keys, sid: u64, rec: &Recorder) -> (Ws, Ws) {
+    let d = ws(
+        relay.addr,
+        Some(mint(&k.issuer, &claims(Role::Daemon, 0)).expose()),
+        false,
+    )
+    .await
+    .unwrap();
+    let until = tokio::time::Instant::now() + LONG;
+    while !rec.has("opened daemon") {
+        assert!(tokio::time::Instant::now() < until, "{:?}", rec.lines());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let c = ws(
+        relay.addr,
+        Some(mint(&k.issuer, &claims(Role::Client, sid)).expose()),
+        true,
+    )
+    .await
+    .unwrap();
+    (d, c)
 }
 
 #[tokio::test]

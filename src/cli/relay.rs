@@ -155,6 +155,12 @@ pub struct Args {
           default_value_t = HandshakeLimits::default().max_pending_per_source as u64)]
     pub max_pending_per_ip: u64,
 
+    /// Threads serving connections: 1 runs everything on one thread, N > 1 on N, 0 one per
+    /// CPU
+    #[arg(long, value_name = "N", env = "SBRP_RELAY_THREADS",
+          value_parser = clap::value_parser!(u16).range(0..=1024), default_value_t = DEFAULT_THREADS)]
+    pub threads: u16,
+
     /// The log on stderr: one line per event
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -220,12 +226,27 @@ impl Args {
     }
 }
 
+/// `--threads`' default.
+pub const DEFAULT_THREADS: u16 = 0;
+
+/// The runtime for `--threads`: one thread is tokio's current-thread runtime (no wake-up
+/// crosses threads); more are its multi-thread runtime (0: one worker per CPU, or
+/// `TOKIO_WORKER_THREADS`).
+fn runtime(threads: u16) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut b = match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if threads > 1 {
+        b.worker_threads(usize::from(threads));
+    }
+    b.enable_all().build()
+}
+
 /// Runs `sbrp relay`.
 pub fn run(out: &Output, args: Args) -> CliResult {
     init_logging(out, args.log_format);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let rt = runtime(args.threads)
         .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(serve(out, args))
 }

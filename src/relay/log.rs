@@ -66,6 +66,11 @@ impl Observer for LogObserver {
         }
     }
 
+    /// Forwarded frames and Pongs are not logged: the server need not report them.
+    fn wants_frames(&self, action: FrameAction) -> bool {
+        !matches!(action, FrameAction::Forwarded | FrameAction::Answered)
+    }
+
     fn frame(&self, r: &FrameRecord<'_>) {
         match r.action {
             FrameAction::Generated if r.frame_type == FrameType::Control.as_u8() => {

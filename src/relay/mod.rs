@@ -19,6 +19,8 @@ pub use self::core::{
 };
 pub use self::log::LogObserver;
 pub use self::metrics::{Metrics, MetricsServer};
-pub use self::observe::{ConnectionEvent, Fanout, FrameAction, FrameRecord, Observer, Party};
+pub use self::observe::{
+    ConnectionEvent, Fanout, FrameAction, FrameInterest, FrameRecord, Observer, Party,
+};
 pub use self::pending::{Eviction, HandshakeLimits, PendingHandshakes, Source};
 pub use self::server::{JwksSource, RelayServer, ServerConfig, ServerError};

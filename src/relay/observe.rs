@@ -144,8 +144,16 @@ pub enum ConnectionEvent<'a> {
 pub trait Observer: Send + Sync {
     /// A connection was admitted, refused or closed.
     fn connection(&self, _event: &ConnectionEvent<'_>) {}
-    /// A frame was handled.
+    /// A frame was handled (only for the actions [`wants_frames`](Self::wants_frames) asked for).
     fn frame(&self, _record: &FrameRecord<'_>) {}
+    /// Whether [`frame`](Self::frame) wants the frames handled with `action`. The server asks
+    /// once per action when it is bound ([`FrameInterest::of`]) and builds a [`FrameRecord`]
+    /// (a clock read, a header parse, the call) only for the actions some observer wants, so an
+    /// observer that ignores forwarded frames (a log) costs nothing per forwarded frame. The
+    /// answer must not change afterwards. The default, `true`, gets every frame.
+    fn wants_frames(&self, _action: FrameAction) -> bool {
+        true
+    }
     /// An event of the core (state changes, rate limiting, backpressure, handshake latency).
     fn relay_event(&self, _event: &RelayEvent) {}
 }
@@ -160,15 +168,52 @@ impl Observer for Fanout {
             o.connection(event);
         }
     }
+    /// Hands the record only to the observers that want its action.
     fn frame(&self, record: &FrameRecord<'_>) {
         for o in &self.0 {
-            o.frame(record);
+            if o.wants_frames(record.action) {
+                o.frame(record);
+            }
         }
+    }
+    /// Any observer wanting the action is enough.
+    fn wants_frames(&self, action: FrameAction) -> bool {
+        self.0.iter().any(|o| o.wants_frames(action))
     }
     fn relay_event(&self, event: &RelayEvent) {
         for o in &self.0 {
             o.relay_event(event);
         }
+    }
+}
+
+/// Which frame actions an observer wants, asked once ([`Observer::wants_frames`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameInterest([bool; 5]);
+
+impl FrameInterest {
+    const ACTIONS: [FrameAction; 5] = [
+        FrameAction::Forwarded,
+        FrameAction::Answered,
+        FrameAction::Generated,
+        FrameAction::Dropped,
+        FrameAction::Refused,
+    ];
+
+    /// Asks `observer` about each action (none wanted without an observer).
+    pub fn of(observer: Option<&dyn Observer>) -> Self {
+        let mut wanted = [false; 5];
+        if let Some(o) = observer {
+            for (w, a) in wanted.iter_mut().zip(Self::ACTIONS) {
+                *w = o.wants_frames(a);
+            }
+        }
+        Self(wanted)
+    }
+
+    /// Whether frames handled with `action` are wanted.
+    pub const fn wants(self, action: FrameAction) -> bool {
+        self.0[action as usize]
     }
 }
 
@@ -217,5 +262,67 @@ mod tests {
         assert_eq!(*b.0.lock().unwrap(), vec!["forwarded", "dropped"]);
         assert_eq!(Party::from_role("relay"), Party::Relay);
         assert_eq!(fan.0.len(), 2);
+    }
+
+    /// Wants only refused frames.
+    #[derive(Default)]
+    struct RefusedOnly(Count);
+    impl Observer for RefusedOnly {
+        fn frame(&self, r: &FrameRecord<'_>) {
+            self.0.frame(r);
+        }
+        fn wants_frames(&self, action: FrameAction) -> bool {
+            action == FrameAction::Refused
+        }
+    }
+
+    #[test]
+    fn fanout_hands_each_frame_only_to_the_observers_that_want_it() {
+        let all = Arc::new(Count::default());
+        let some = Arc::new(RefusedOnly::default());
+        let fan = Fanout(vec![all.clone(), some.clone()]);
+        let rec = FrameRecord {
+            at: SystemTime::UNIX_EPOCH,
+            conn: 1,
+            from: Party::Client,
+            to: Party::Daemon,
+            session_id: 7,
+            frame_type: 0x03,
+            len: 13,
+            bytes: &[],
+            action: FrameAction::Forwarded,
+            reason: None,
+        };
+        for action in FrameInterest::ACTIONS {
+            fan.frame(&FrameRecord {
+                action,
+                ..rec.clone()
+            });
+        }
+        assert_eq!(
+            *all.0.lock().unwrap(),
+            vec!["forwarded", "answered", "generated", "dropped", "refused"]
+        );
+        assert_eq!(*some.0.0.lock().unwrap(), vec!["refused"]);
+        // The fanout wants what any of its observers wants.
+        let interest = FrameInterest::of(Some(&fan));
+        assert!(FrameInterest::ACTIONS.iter().all(|a| interest.wants(*a)));
+        let only = FrameInterest::of(Some(&Fanout(vec![some])));
+        for a in FrameInterest::ACTIONS {
+            assert_eq!(only.wants(a), a == FrameAction::Refused, "{a:?}");
+        }
+        let none = FrameInterest::of(None);
+        assert!(FrameInterest::ACTIONS.iter().all(|a| !none.wants(*a)));
+        assert!(!FrameInterest::of(Some(&Fanout::default())).wants(FrameAction::Forwarded));
+    }
+
+    #[test]
+    fn the_log_observer_wants_no_forwarded_frame_and_every_other() {
+        let log = crate::relay::LogObserver;
+        let interest = FrameInterest::of(Some(&log));
+        for a in FrameInterest::ACTIONS {
+            let expected = !matches!(a, FrameAction::Forwarded | FrameAction::Answered);
+            assert_eq!(interest.wants(a), expected, "{a:?}");
+        }
     }
 }

@@ -72,7 +72,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, http};
 
 use super::core::{Action, Admission, ConnId, RelayConfig, RelayCore, RelayEvent, SendKind};
-use super::observe::{ConnectionEvent, FrameAction, FrameRecord, Observer, Party};
+use super::observe::{ConnectionEvent, FrameAction, FrameInterest, FrameRecord, Observer, Party};
 use super::pending::{
     DEFAULT_MAX_PENDING, Eviction, HandshakeId, HandshakeLimits, PendingHandshakes, Source,
 };
@@ -182,6 +182,8 @@ struct Hub {
     core: RelayCore,
     conns: HashMap<ConnId, Slot>,
     shutting_down: bool,
+    /// The frame actions the observer wants records of (asked once, at bind).
+    interest: FrameInterest,
 }
 
 /// The keys, swapped whole when the file changes.
@@ -409,6 +411,41 @@ fn other(p: Party) -> Party {
     }
 }
 
+/// A frame the server handled, before it is a [`FrameRecord`] (which adds the clock).
+struct Handled<'b> {
+    conn: ConnId,
+    from: Party,
+    to: Party,
+    /// The header's type byte and session id.
+    header: (u8, u64),
+    len: usize,
+    /// The bytes the record carries: the frame when it was sent, else empty.
+    bytes: &'b [u8],
+    action: FrameAction,
+    reason: Option<&'static str>,
+}
+
+/// Reports a frame to the observer when it wants frames handled with that action; the clock
+/// is read and the record built only then.
+fn report(observer: Option<&dyn Observer>, interest: FrameInterest, h: Handled<'_>) {
+    let Some(o) = observer.filter(|_| interest.wants(h.action)) else {
+        return;
+    };
+    let (frame_type, session_id) = h.header;
+    o.frame(&FrameRecord {
+        at: SystemTime::now(),
+        conn: h.conn,
+        from: h.from,
+        to: h.to,
+        session_id,
+        frame_type,
+        len: h.len,
+        bytes: h.bytes,
+        action: h.action,
+        reason: h.reason,
+    });
+}
+
 /// Carries out the core's actions (under the hub lock). `incoming` is the connection and
 /// bytes of the message being handled, when there is one: a message the actions neither
 /// forward, answer, drop nor refuse was consumed by the relay (a Signal, an endpoint's Pong),
@@ -419,6 +456,7 @@ fn execute(
     actions: Vec<Action>,
     incoming: Option<(ConnId, &[u8])>,
 ) {
+    let interest = hub.interest;
     let mut accounted = false;
     for action in actions {
         match action {
@@ -427,45 +465,43 @@ fn execute(
                 let Some(slot) = hub.conns.get(&conn) else {
                     continue;
                 };
-                if let Some(o) = observer {
-                    let (frame_type, session_id) = header_of(&bytes);
-                    let (from, action) = match kind {
-                        SendKind::Forwarded => (other(slot.party), FrameAction::Forwarded),
-                        SendKind::Answered => (Party::Relay, FrameAction::Answered),
-                        SendKind::Generated => (Party::Relay, FrameAction::Generated),
-                    };
-                    o.frame(&FrameRecord {
-                        at: SystemTime::now(),
+                let (from, action) = match kind {
+                    SendKind::Forwarded => (other(slot.party), FrameAction::Forwarded),
+                    SendKind::Answered => (Party::Relay, FrameAction::Answered),
+                    SendKind::Generated => (Party::Relay, FrameAction::Generated),
+                };
+                report(
+                    observer,
+                    interest,
+                    Handled {
                         conn,
                         from,
                         to: slot.party,
-                        session_id,
-                        frame_type,
+                        header: header_of(&bytes),
                         len: bytes.len(),
                         bytes: &bytes,
                         action,
                         reason: None,
-                    });
-                }
+                    },
+                );
                 if let Err(e) = slot.tx.send(Out::Frame(bytes)) {
                     // The writer is gone (its socket failed): the reader is ending too. Say
                     // so rather than losing a forwarded frame silently.
-                    if kind == SendKind::Forwarded
-                        && let (Some(o), Out::Frame(bytes)) = (observer, e.0)
-                    {
-                        let (frame_type, session_id) = header_of(&bytes);
-                        o.frame(&FrameRecord {
-                            at: SystemTime::now(),
-                            conn,
-                            from: other(slot.party),
-                            to: Party::Relay,
-                            session_id,
-                            frame_type,
-                            len: bytes.len(),
-                            bytes: &[],
-                            action: FrameAction::Dropped,
-                            reason: Some("receiver_gone"),
-                        });
+                    if let (SendKind::Forwarded, Out::Frame(bytes)) = (kind, e.0) {
+                        report(
+                            observer,
+                            interest,
+                            Handled {
+                                conn,
+                                from,
+                                to: Party::Relay,
+                                header: header_of(&bytes),
+                                len: bytes.len(),
+                                bytes: &[],
+                                action: FrameAction::Dropped,
+                                reason: Some("receiver_gone"),
+                            },
+                        );
                     }
                 }
             }
@@ -487,6 +523,7 @@ fn execute(
                 let Some(o) = observer else {
                     continue;
                 };
+                let party_of = |c: &ConnId| hub.conns.get(c).map_or(Party::Relay, |s| s.party);
                 match &event {
                     RelayEvent::Dropped {
                         conn,
@@ -494,68 +531,69 @@ fn execute(
                         session_id,
                         reason,
                     } => {
-                        let party = hub.conns.get(conn).map_or(Party::Relay, |s| s.party);
                         // Backpressure and a closing receiver name the receiver's connection.
                         let from = if matches!(*reason, "backpressure" | "receiver_closing") {
-                            other(party)
+                            other(party_of(conn))
                         } else {
-                            party
+                            party_of(conn)
                         };
-                        o.frame(&FrameRecord {
-                            at: SystemTime::now(),
-                            conn: *conn,
-                            from,
-                            to: Party::Relay,
-                            session_id: *session_id,
-                            frame_type: *type_byte,
-                            len: incoming.map_or(0, |(_, b)| b.len()),
-                            bytes: &[],
-                            action: FrameAction::Dropped,
-                            reason: Some(reason),
-                        });
+                        report(
+                            observer,
+                            interest,
+                            Handled {
+                                conn: *conn,
+                                from,
+                                to: Party::Relay,
+                                header: (*type_byte, *session_id),
+                                len: incoming.map_or(0, |(_, b)| b.len()),
+                                bytes: &[],
+                                action: FrameAction::Dropped,
+                                reason: Some(reason),
+                            },
+                        );
                     }
                     RelayEvent::Refused {
                         conn,
                         type_byte,
                         session_id,
                         code,
-                    } => {
-                        let from = hub.conns.get(conn).map_or(Party::Relay, |s| s.party);
-                        o.frame(&FrameRecord {
-                            at: SystemTime::now(),
+                    } => report(
+                        observer,
+                        interest,
+                        Handled {
                             conn: *conn,
-                            from,
+                            from: party_of(conn),
                             to: Party::Relay,
-                            session_id: *session_id,
-                            frame_type: *type_byte,
+                            header: (*type_byte, *session_id),
                             len: incoming
                                 .filter(|(c, _)| c == conn)
                                 .map_or(0, |(_, b)| b.len()),
                             bytes: &[],
                             action: FrameAction::Refused,
                             reason: Some(code.name()),
-                        });
-                    }
+                        },
+                    ),
                     _ => {}
                 }
                 o.relay_event(&event);
             }
         }
     }
-    if let (false, Some((conn, bytes)), Some(o)) = (accounted, incoming, observer) {
-        let (frame_type, session_id) = header_of(bytes);
-        o.frame(&FrameRecord {
-            at: SystemTime::now(),
-            conn,
-            from: hub.conns.get(&conn).map_or(Party::Relay, |s| s.party),
-            to: Party::Relay,
-            session_id,
-            frame_type,
-            len: bytes.len(),
-            bytes: &[],
-            action: FrameAction::Dropped,
-            reason: Some("consumed"),
-        });
+    if let (false, Some((conn, bytes))) = (accounted, incoming) {
+        report(
+            observer,
+            interest,
+            Handled {
+                conn,
+                from: hub.conns.get(&conn).map_or(Party::Relay, |s| s.party),
+                to: Party::Relay,
+                header: header_of(bytes),
+                len: bytes.len(),
+                bytes: &[],
+                action: FrameAction::Dropped,
+                reason: Some("consumed"),
+            },
+        );
     }
 }
 
@@ -605,6 +643,7 @@ impl RelayServer {
                 core: RelayCore::new(config.relay),
                 conns: HashMap::new(),
                 shutting_down: false,
+                interest: FrameInterest::of(config.observer.as_deref()),
             }),
             start: Instant::now(),
             observer: config.observer,
@@ -1029,6 +1068,10 @@ async fn connection<S>(
     let mut writer = tokio::spawn(write_loop(shared.clone(), sink, rx, conn));
     let mut peer_code = None;
     let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    // One waiter for the whole connection: a `notified()` made in the loop would register
+    // with the Notify and deregister again (a lock each) for every message read.
+    let closed_by_relay = closing.notified();
+    tokio::pin!(closed_by_relay);
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
@@ -1065,7 +1108,7 @@ async fn connection<S>(
                 }
                 Some(Err(_)) | None => break,
             },
-            () = closing.notified(), if deadline.is_none() => {
+            () = &mut closed_by_relay, if deadline.is_none() => {
                 deadline = Some(Box::pin(tokio::time::sleep(CLOSE_TIMEOUT)));
             }
             () = async { deadline.as_mut().expect("armed").await }, if deadline.is_some() => break,
