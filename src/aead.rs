@@ -1,11 +1,12 @@
 //! ChaCha20-Poly1305 with an empty AAD, behind one small interface so the backend can be
-//! chosen at build time: pure Rust by default (ChaCha20 from RustCrypto's `chacha20`, Poly1305
-//! by message size, composed here; see the README's backend section for why and the
+//! chosen at build time: pure Rust by default (ChaCha20 from our own AVX-512 code in
+//! `chacha_simd` where the CPU has AVX-512, else from RustCrypto's `chacha20`; Poly1305 by
+//! message size; composed here; see the README's backend section for why and the
 //! measurements), or `ring` with the cargo feature `ring`. Both produce identical bytes.
 //!
 //! | backend | feature | key wiped on drop | buffer after a failed open |
 //! |---|---|---|---|
-//! | RustCrypto `chacha20` + Poly1305 by size | (default) | yes (`zeroize`) | the ciphertext, unchanged |
+//! | our AVX-512 ChaCha20 or RustCrypto `chacha20` + Poly1305 by size | (default) | yes (`zeroize`) | the ciphertext, unchanged |
 //! | `ring` 0.17 | `ring` | **no**: ring keeps its expanded key in a private type and offers no way to wipe it | all zeros (ring wipes it) |
 //!
 //! With `ring`, the 32-byte session keys that [`crate::session::SessionKeys`] holds are still
