@@ -1,11 +1,12 @@
 //! ChaCha20-Poly1305 with an empty AAD, behind one small interface so the backend can be
-//! chosen at build time: pure Rust by default (ChaCha20 from RustCrypto's `chacha20`, Poly1305
-//! by message size, composed here; see the README's backend section for why and the
+//! chosen at build time: pure Rust by default (ChaCha20 from our own AVX-512 code in
+//! `chacha_simd` where the CPU has AVX-512, else from RustCrypto's `chacha20`; Poly1305 by
+//! message size; composed here; see the README's backend section for why and the
 //! measurements), or `ring` with the cargo feature `ring`. Both produce identical bytes.
 //!
 //! | backend | feature | key wiped on drop | buffer after a failed open |
 //! |---|---|---|---|
-//! | RustCrypto `chacha20` + Poly1305 by size | (default) | yes (`zeroize`) | the ciphertext, unchanged |
+//! | our AVX-512 ChaCha20 or RustCrypto `chacha20` + Poly1305 by size | (default) | yes (`zeroize`) | the ciphertext, unchanged |
 //! | `ring` 0.17 | `ring` | **no**: ring keeps its expanded key in a private type and offers no way to wipe it | all zeros (ring wipes it) |
 //!
 //! With `ring`, the 32-byte session keys that [`crate::session::SessionKeys`] holds are still
@@ -57,6 +58,8 @@ impl core::fmt::Debug for Cipher {
     }
 }
 
+#[cfg(all(not(feature = "ring"), target_arch = "x86_64"))]
+mod chacha_simd;
 #[cfg(not(feature = "ring"))]
 mod poly;
 
@@ -64,6 +67,8 @@ mod poly;
 /// message size, composed here in safe Rust (RFC 8439 §2.8 with an empty AAD).
 #[cfg(not(feature = "ring"))]
 mod backend {
+    #[cfg(target_arch = "x86_64")]
+    use super::chacha_simd::{Avx512, Input};
     use super::poly::{AVX2_FROM, Poly1305};
     use super::{KEY_LEN, NONCE_LEN, OpenError, TAG_LEN};
     use chacha20::cipher::array::Array;
@@ -96,26 +101,45 @@ mod backend {
     /// Messages up to this length need no more than one `GROUP`-block call.
     const TINY: usize = (GROUP - 1) * 64;
 
-    /// How a message's keystream is cut into ChaCha20 calls.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    /// Which ChaCha20 code makes a message's keystream, and how it is cut into calls.
+    #[derive(Clone, Copy, Debug)]
     pub enum Plan {
-        /// Calls of up to [`WIDE`] blocks: for `chacha20`'s AVX-512 code.
+        /// Our own AVX-512 ChaCha20 (`chacha_simd`): 16 blocks per pass vertically, XORed
+        /// straight into the buffer. Holds the proof that the CPU has AVX-512.
+        #[cfg(target_arch = "x86_64")]
+        Avx512(Avx512),
+        /// `chacha20`'s calls of up to [`WIDE`] blocks: for its AVX-512 code.
         Wide,
-        /// Calls of [`GROUP`] blocks, the first one holding the Poly1305 key: for its AVX2
-        /// code (4 blocks per pass), where a 16-block buffer filled first and then XORed
-        /// measured slower at 1 KiB than 4-block groups applied in place.
+        /// `chacha20`'s calls of [`GROUP`] blocks, the first one holding the Poly1305 key: for
+        /// its AVX2 code (4 blocks per pass), where a 16-block buffer filled first and then
+        /// XORed measured slower at 1 KiB than 4-block groups applied in place.
         Narrow,
     }
 
-    /// Both plans, for the tests: each must give the same bytes on any machine.
+    /// Every plan this machine can run, for the tests: each must give the same bytes. Our
+    /// AVX-512 code is included only where the CPU has it (the tests print a note otherwise).
     #[cfg(test)]
-    pub const PLANS: [Plan; 2] = [Plan::Wide, Plan::Narrow];
+    pub fn plans() -> Vec<Plan> {
+        let mut plans = vec![Plan::Wide, Plan::Narrow];
+        #[cfg(target_arch = "x86_64")]
+        match Avx512::new() {
+            Some(simd) => plans.insert(0, Plan::Avx512(simd)),
+            None => eprintln!("note: this CPU has no AVX-512: our AVX-512 ChaCha20 not tested"),
+        }
+        plans
+    }
 
-    /// [`Plan::Wide`] where `chacha20` runs its AVX-512 code: compiled in (`--cfg
-    /// chacha20_avx512`, .cargo/config.toml) and the CPU has AVX-512F and VL, the test
-    /// `chacha20` makes (the result is cached by the standard library). Either plan gives
-    /// the same bytes; only the speed differs.
+    /// [`Plan::Avx512`] where the CPU has AVX-512F/BW/CD/DQ/VL (tested once by `pulp` and
+    /// cached). Elsewhere `chacha20` (SIMD chosen at run time): [`Plan::Wide`] where it runs
+    /// its AVX-512 code (compiled in with `--cfg chacha20_avx512`, .cargo/config.toml, and
+    /// the CPU has AVX-512F and VL: in practice never, since such CPUs take our code), else
+    /// [`Plan::Narrow`] (its AVX2 or SSE2 code, or the portable one). Every plan gives the
+    /// same bytes; only the speed differs.
     pub fn plan() -> Plan {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(simd) = Avx512::new() {
+            return Plan::Avx512(simd);
+        }
         #[cfg(all(chacha20_avx512, any(target_arch = "x86", target_arch = "x86_64")))]
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512vl")
@@ -125,25 +149,58 @@ mod backend {
         Plan::Narrow
     }
 
-    pub struct Key(Zeroizing<[u8; KEY_LEN]>);
+    /// The key as bytes (for `chacha20`) and as little-endian words (for our code), both
+    /// wiped on drop.
+    pub struct Key {
+        bytes: Zeroizing<[u8; KEY_LEN]>,
+        #[cfg(target_arch = "x86_64")]
+        words: Zeroizing<[u32; 8]>,
+    }
 
     impl Key {
         pub fn new(key: &[u8; KEY_LEN]) -> Self {
-            Self(Zeroizing::new(*key))
+            Self {
+                bytes: Zeroizing::new(*key),
+                #[cfg(target_arch = "x86_64")]
+                words: Zeroizing::new(core::array::from_fn(|i| {
+                    u32::from_le_bytes([key[4 * i], key[4 * i + 1], key[4 * i + 2], key[4 * i + 3]])
+                })),
+            }
         }
 
         fn core(&self, nonce: &[u8; NONCE_LEN]) -> Core {
-            Core::new((&*self.0).into(), nonce.into())
+            Core::new((&*self.bytes).into(), nonce.into())
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        fn input(&self, nonce: &[u8; NONCE_LEN]) -> Input<'_> {
+            Input {
+                key: &self.words,
+                nonce: core::array::from_fn(|i| {
+                    u32::from_le_bytes([
+                        nonce[4 * i],
+                        nonce[4 * i + 1],
+                        nonce[4 * i + 2],
+                        nonce[4 * i + 3],
+                    ])
+                }),
+            }
         }
 
         pub fn seal(&self, plan: Plan, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
             check_len(buf.len());
+            #[cfg(target_arch = "x86_64")]
+            if let Plan::Avx512(simd) = plan {
+                // Encrypt, then the tag over the ciphertext.
+                let otk = simd.seal(&self.input(nonce), buf);
+                return tag(&otk, buf);
+            }
             let mut core = self.core(nonce);
             if buf.len() <= TINY {
                 let ks = Keystream::<GROUP>::short(&mut core, buf.len());
                 xor(buf, ks.data());
                 tag(ks.otk(), buf)
-            } else if plan == Plan::Narrow {
+            } else if matches!(plan, Plan::Narrow) {
                 let ks = Keystream::<GROUP>::first(&mut core);
                 apply_long(&mut core, ks.data(), buf);
                 tag(ks.otk(), buf)
@@ -166,13 +223,20 @@ mod backend {
             tag: &[u8; TAG_LEN],
         ) -> Result<(), OpenError> {
             check_len(buf.len());
-            let mut core = self.core(nonce);
             // The tag is checked before any byte of `buf` changes.
             let verify = |otk: &[u8; 32], buf: &[u8]| bool::from(self::tag(otk, buf).ct_eq(tag));
+            #[cfg(target_arch = "x86_64")]
+            if let Plan::Avx512(simd) = plan {
+                return match simd.open(&self.input(nonce), buf, verify) {
+                    true => Ok(()),
+                    false => Err(OpenError),
+                };
+            }
+            let mut core = self.core(nonce);
             if buf.len() <= TINY {
                 let ks = Keystream::<GROUP>::short(&mut core, buf.len());
                 verify(ks.otk(), buf).then(|| xor(buf, ks.data()))
-            } else if plan == Plan::Narrow {
+            } else if matches!(plan, Plan::Narrow) {
                 let ks = Keystream::<GROUP>::first(&mut core);
                 verify(ks.otk(), buf).then(|| apply_long(&mut core, ks.data(), buf))
             } else if buf.len() <= SHORT {
@@ -324,7 +388,9 @@ mod backend {
     pub struct Plan;
 
     #[cfg(test)]
-    pub const PLANS: [Plan; 1] = [Plan];
+    pub fn plans() -> Vec<Plan> {
+        vec![Plan]
+    }
 
     pub fn plan() -> Plan {
         Plan
@@ -434,11 +500,12 @@ mod tests {
     }
 
     /// Every backend must agree on every byte with RustCrypto's `chacha20poly1305` (a
-    /// dev-dependency: an implementation independent of our composition), around each
-    /// boundary of ours: one 4-block ChaCha20 call (≤ 192 bytes), one call of up to 16
-    /// blocks (≤ 960 bytes), a 2-block (≤ 1088 bytes) or 4-block (≤ 1216 bytes) call before
-    /// a 16-block one, groups of 256 bytes beyond, and the switch of Poly1305 backend at
-    /// 16 KiB; under each keystream plan.
+    /// dev-dependency: an implementation independent of our composition): every length to
+    /// 2100 bytes (each 64-byte boundary, 1 KiB and 2 KiB: with our AVX-512 code one 4-block
+    /// pass ≤ 192 bytes, one 16-block pass ≤ 960, 16 blocks + the key block beyond, tails of
+    /// ≤ 4 blocks; with `chacha20`, calls of 4, 16, 2 + 16 and 4 + 16 blocks and groups of
+    /// 256 bytes) and around 3 KiB, 4 KiB, the switch of Poly1305 backend at 16 KiB and
+    /// 65508 B; under each keystream plan this machine can run.
     #[test]
     fn matches_chacha20poly1305_crate() {
         use chacha20poly1305::ChaCha20Poly1305;
@@ -446,13 +513,14 @@ mod tests {
         let (key, nonce) = kat();
         let ours = Cipher::new(&key).0;
         let rc = ChaCha20Poly1305::new((&key).into());
-        let mut lens: Vec<usize> = (0..=520).collect();
-        for edge in [960usize, 1024, 1088, 1216, 4096, 16 * 1024, 65508] {
-            lens.extend(edge - 17..=edge + 17);
+        let mut lens: Vec<usize> = (0..=2100).collect();
+        for edge in [3072usize, 4096, 16 * 1024, 65508] {
+            lens.extend([65, 64, 63, 1, 0].map(|d| edge - d));
+            lens.extend([1, 63, 64, 65].map(|d| edge + d));
         }
         for (len, plan) in lens
             .into_iter()
-            .flat_map(|l| backend::PLANS.map(|p| (l, p)))
+            .flat_map(|l| backend::plans().into_iter().map(move |p| (l, p)))
         {
             let plain: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
             let mut a = plain.clone();
@@ -477,7 +545,7 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
 
         /// Random keys, nonces and messages, with lengths drawn mostly around our
-        /// boundaries (192, 960, 1088, 1216 and 16 KiB), under each plan: seal agrees with
+        /// boundaries (192, 960, 1024, 1088, 1216 and 16 KiB), under each plan: seal agrees with
         /// `chacha20poly1305`, open round-trips, and one flipped bit anywhere is refused
         /// with `buf` unchanged.
         #[test]
@@ -493,7 +561,7 @@ mod tests {
             ],
             seed in 0u64..,
             flip in 0usize..,
-            plan in proptest::sample::select(backend::PLANS.to_vec()),
+            plan in proptest::sample::select(backend::plans()),
         ) {
             use chacha20poly1305::ChaCha20Poly1305;
             use chacha20poly1305::aead::{AeadInOut, KeyInit};
