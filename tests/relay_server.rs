@@ -160,7 +160,7 @@ impl Relay {
         handshakes: HandshakeLimits,
     ) -> Self {
         let rec = Arc::new(Recorder::default());
-        Self::start_observed(jwks, relay, tls, rec.clone(), rec).await
+        Self::start_observed(jwks, relay, tls, handshakes, rec.clone(), rec).await
     }
 
     /// Starts a relay reporting to `observer`; `rec` is what [`Relay::wait_for`] watches.
@@ -168,6 +168,7 @@ impl Relay {
         jwks: JwksSource,
         relay: RelayConfig,
         tls: Option<Arc<rustls::ServerConfig>>,
+        handshakes: HandshakeLimits,
         observer: Arc<dyn Observer>,
         rec: Arc<Recorder>,
     ) -> Self {
@@ -535,6 +536,7 @@ async fn an_observer_gets_only_the_frames_it_wants_and_the_others_get_all() {
         JwksSource::Static(k.jwks.clone()),
         RelayConfig::default(),
         None,
+        HandshakeLimits::default(),
         fan,
         all.clone(),
     )
@@ -573,6 +575,7 @@ async fn an_observer_gets_only_the_frames_it_wants_and_the_others_get_all() {
         JwksSource::Static(k.jwks.clone()),
         RelayConfig::default(),
         None,
+        HandshakeLimits::default(),
         both,
         watch,
     )
