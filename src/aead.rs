@@ -85,42 +85,29 @@ mod backend {
     type Core = ChaChaCore<R20, Ietf>;
     type Block = Array<u8, U64>;
 
-    /// Keystream blocks per ChaCha20 call. `chacha20` makes up to 16 blocks in one AVX-512
-    /// pass, which costs little more than its 4-block pass (the rounds are latency-bound), and
-    /// 4 blocks per AVX2 pass; a request that is not a multiple of 4 wastes a pass with AVX2,
-    /// and a single block takes its slowest path with AVX-512. So every call asks for a
-    /// multiple of [`GROUP`] blocks, at most [`WIDE`].
-    const WIDE: usize = 16;
+    /// Keystream blocks per `chacha20` call: its AVX2 code makes 4 blocks per pass, so a
+    /// request that is not a multiple of 4 wastes part of a pass.
     const GROUP: usize = 4;
-    /// Messages up to this length get their whole keystream before any Poly1305 work: one
-    /// call for up to `WIDE` blocks (block 0 is the Poly1305 key) and, beyond 960 bytes, one
-    /// call of 2 or `GROUP` blocks *before* it for the last ≤ 256 bytes. Issued in that
-    /// order, the short latency-bound pass overlaps the wide one (measured: README, backend
-    /// section).
-    const SHORT: usize = (WIDE - 1 + GROUP) * 64;
     /// Messages up to this length need no more than one `GROUP`-block call.
     const TINY: usize = (GROUP - 1) * 64;
 
-    /// Which ChaCha20 code makes a message's keystream, and how it is cut into calls.
+    /// Which ChaCha20 code makes a message's keystream.
     #[derive(Clone, Copy, Debug)]
     pub enum Plan {
         /// Our own AVX-512 ChaCha20 (`chacha_simd`): 16 blocks per pass vertically, XORed
         /// straight into the buffer. Holds the proof that the CPU has AVX-512.
         #[cfg(target_arch = "x86_64")]
         Avx512(Avx512),
-        /// `chacha20`'s calls of up to [`WIDE`] blocks: for its AVX-512 code.
-        Wide,
-        /// `chacha20`'s calls of [`GROUP`] blocks, the first one holding the Poly1305 key: for
-        /// its AVX2 code (4 blocks per pass), where a 16-block buffer filled first and then
-        /// XORed measured slower at 1 KiB than 4-block groups applied in place.
-        Narrow,
+        /// `chacha20`'s code (AVX2, SSE2, NEON or portable, as that crate picks at run time),
+        /// in calls of [`GROUP`] blocks, the first one holding the Poly1305 key.
+        Crate,
     }
 
     /// Every plan this machine can run, for the tests: each must give the same bytes. Our
     /// AVX-512 code is included only where the CPU has it (the tests print a note otherwise).
     #[cfg(test)]
     pub fn plans() -> Vec<Plan> {
-        let mut plans = vec![Plan::Wide, Plan::Narrow];
+        let mut plans = vec![Plan::Crate];
         #[cfg(target_arch = "x86_64")]
         match Avx512::new() {
             Some(simd) => plans.insert(0, Plan::Avx512(simd)),
@@ -130,23 +117,13 @@ mod backend {
     }
 
     /// [`Plan::Avx512`] where the CPU has AVX-512F/BW/CD/DQ/VL (tested once by `pulp` and
-    /// cached). Elsewhere `chacha20` (SIMD chosen at run time): [`Plan::Wide`] where it runs
-    /// its AVX-512 code (compiled in with `--cfg chacha20_avx512`, .cargo/config.toml, and
-    /// the CPU has AVX-512F and VL: in practice never, since such CPUs take our code), else
-    /// [`Plan::Narrow`] (its AVX2 or SSE2 code, or the portable one). Every plan gives the
-    /// same bytes; only the speed differs.
+    /// cached), else [`Plan::Crate`]. Every plan gives the same bytes; only the speed differs.
     pub fn plan() -> Plan {
         #[cfg(target_arch = "x86_64")]
         if let Some(simd) = Avx512::new() {
             return Plan::Avx512(simd);
         }
-        #[cfg(all(chacha20_avx512, any(target_arch = "x86", target_arch = "x86_64")))]
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            return Plan::Wide;
-        }
-        Plan::Narrow
+        Plan::Crate
     }
 
     /// The key as bytes (for `chacha20`) and as little-endian words (for our code), both
@@ -195,24 +172,15 @@ mod backend {
                 let otk = simd.seal(&self.input(nonce), buf);
                 return tag(&otk, buf);
             }
+            let _ = plan;
             let mut core = self.core(nonce);
+            let ks = Keystream::first(&mut core);
             if buf.len() <= TINY {
-                let ks = Keystream::<GROUP>::short(&mut core, buf.len());
                 xor(buf, ks.data());
-                tag(ks.otk(), buf)
-            } else if matches!(plan, Plan::Narrow) {
-                let ks = Keystream::<GROUP>::first(&mut core);
-                apply_long(&mut core, ks.data(), buf);
-                tag(ks.otk(), buf)
-            } else if buf.len() <= SHORT {
-                let ks = Keystream::<{ WIDE + GROUP }>::short(&mut core, buf.len());
-                xor(buf, ks.data());
-                tag(ks.otk(), buf)
             } else {
-                let ks = Keystream::<WIDE>::first(&mut core);
                 apply_long(&mut core, ks.data(), buf);
-                tag(ks.otk(), buf)
             }
+            tag(ks.otk(), buf)
         }
 
         pub fn open(
@@ -232,21 +200,18 @@ mod backend {
                     false => Err(OpenError),
                 };
             }
+            let _ = plan;
             let mut core = self.core(nonce);
-            if buf.len() <= TINY {
-                let ks = Keystream::<GROUP>::short(&mut core, buf.len());
-                verify(ks.otk(), buf).then(|| xor(buf, ks.data()))
-            } else if matches!(plan, Plan::Narrow) {
-                let ks = Keystream::<GROUP>::first(&mut core);
-                verify(ks.otk(), buf).then(|| apply_long(&mut core, ks.data(), buf))
-            } else if buf.len() <= SHORT {
-                let ks = Keystream::<{ WIDE + GROUP }>::short(&mut core, buf.len());
-                verify(ks.otk(), buf).then(|| xor(buf, ks.data()))
-            } else {
-                let ks = Keystream::<WIDE>::first(&mut core);
-                verify(ks.otk(), buf).then(|| apply_long(&mut core, ks.data(), buf))
+            let ks = Keystream::first(&mut core);
+            if !verify(ks.otk(), buf) {
+                return Err(OpenError);
             }
-            .ok_or(OpenError)
+            if buf.len() <= TINY {
+                xor(buf, ks.data());
+            } else {
+                apply_long(&mut core, ks.data(), buf);
+            }
+            Ok(())
         }
     }
 
@@ -259,52 +224,23 @@ mod backend {
         }
     }
 
-    /// The first `N` keystream blocks of one message (or fewer, see [`Keystream::short`]):
-    /// block 0 gives the Poly1305 key, blocks 1.. encrypt.
+    /// The first [`GROUP`] keystream blocks of one message: block 0 gives the Poly1305 key,
+    /// blocks 1.. encrypt.
     ///
     /// Only block 0 is wiped on drop: it holds the one-time Poly1305 key. The other blocks
     /// are keystream that XORs the message, equal to plaintext ⊕ ciphertext, both of which
     /// the caller holds anyway; wiping them byte by byte cost more than the whole AEAD at
     /// 64 bytes.
-    struct Keystream<const N: usize> {
-        blocks: [Block; N],
-        /// Blocks written: the key block and the data blocks after it.
-        len: usize,
+    struct Keystream {
+        blocks: [Block; GROUP],
     }
 
-    impl<const N: usize> Keystream<N> {
-        /// The whole keystream of a message of `len` ≤ (N − 1) · 64 bytes, in calls of
-        /// [`GROUP`] blocks up to [`WIDE`] (see there). N is `GROUP` or `WIDE + GROUP`.
-        fn short(core: &mut Core, len: usize) -> Self {
-            let mut blocks = [Block::default(); N];
-            let need = 1 + len.div_ceil(64);
-            if need <= WIDE {
-                let need = need.next_multiple_of(GROUP).min(N);
-                core.write_keystream_blocks(&mut blocks[..need]);
-                Self { blocks, len: need }
-            } else {
-                // The short pass first, then the wide one from block 0. Only with
-                // `Plan::Wide`, that is AVX-512: there 2 blocks take the 256-bit path, faster
-                // than 4 (README); a single block would take the slowest one.
-                let need = if need - WIDE <= 2 {
-                    WIDE + 2
-                } else {
-                    WIDE + GROUP
-                }
-                .min(N);
-                core.set_block_pos(WIDE as u32);
-                core.write_keystream_blocks(&mut blocks[WIDE..need]);
-                core.set_block_pos(0);
-                core.write_keystream_blocks(&mut blocks[..WIDE]);
-                Self { blocks, len: need }
-            }
-        }
-
-        /// The first `N` blocks, the core left at block `N`.
+    impl Keystream {
+        /// The first [`GROUP`] blocks, the core left at block `GROUP`.
         fn first(core: &mut Core) -> Self {
-            let mut blocks = [Block::default(); N];
+            let mut blocks = [Block::default(); GROUP];
             core.write_keystream_blocks(&mut blocks);
-            Self { blocks, len: N }
+            Self { blocks }
         }
 
         fn otk(&self) -> &[u8; 32] {
@@ -316,11 +252,11 @@ mod backend {
 
         /// The keystream that encrypts, from block 1 on.
         fn data(&self) -> &[Block] {
-            &self.blocks[1..self.len]
+            &self.blocks[1..]
         }
     }
 
-    impl<const N: usize> Drop for Keystream<N> {
+    impl Drop for Keystream {
         fn drop(&mut self) {
             self.blocks[0].zeroize();
         }
