@@ -439,8 +439,8 @@ mod tests {
     /// dev-dependency: an implementation independent of our composition): every length to
     /// 2100 bytes (each 64-byte boundary, 1 KiB and 2 KiB: with our AVX-512 code one 4-block
     /// pass ≤ 192 bytes, one 16-block pass ≤ 960, 16 blocks + the key block beyond, tails of
-    /// ≤ 4 blocks; with `chacha20`, calls of 4, 16, 2 + 16 and 4 + 16 blocks and groups of
-    /// 256 bytes) and around 3 KiB, 4 KiB, the switch of Poly1305 backend at 16 KiB and
+    /// ≤ 4 blocks; with `chacha20`, one call of 4 blocks ≤ 192 bytes, groups of 256 bytes
+    /// beyond) and around 3 KiB, 4 KiB, the switch of Poly1305 backend at 16 KiB and
     /// 65508 B; under each keystream plan this machine can run.
     #[test]
     fn matches_chacha20poly1305_crate() {
