@@ -289,6 +289,36 @@ async fn a_full_handshake_table_evicts_the_oldest_and_a_daemon_still_gets_101() 
     assert_no_panic(&relay);
 }
 
+/// `--max-handshakes` sizes the table on the binary, and `--threads 1` (tokio's current-thread
+/// runtime) serves: with a table of 8 and the per-address cap off, 3 partial requests beyond
+/// it evict the 3 oldest (closed without an answer, logged), the newer ones are held, and a
+/// session still forwards both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_handshakes_sizes_the_table_and_one_thread_serves() {
+    let relay = Relay::start(&[
+        "--max-handshakes",
+        "8",
+        "--max-pending-per-ip",
+        "0",
+        "--threads",
+        "1",
+    ]);
+    let mut socks = partial_requests(&relay, 11).await;
+    let reason = "reason=\"handshake_evicted_table_full\"";
+    let err = wait_log(&relay, reason, 3).await;
+    assert_eq!(err.matches(reason).count(), 3, "{err}");
+    for (i, tcp) in socks.iter_mut().take(3).enumerate() {
+        let got = closed_with(tcp, WAIT).await;
+        assert_eq!(got.as_deref(), Some(&b""[..]), "socket {i}");
+    }
+    for tcp in socks.iter_mut().skip(3) {
+        assert_eq!(closed_with(tcp, Duration::from_millis(50)).await, None);
+    }
+    drop(socks);
+    still_serves(&relay, 5).await;
+    assert_no_panic(&relay);
+}
+
 /// With `--max-pending-per-ip 4`, a fifth pending request from 127.0.0.1 evicts the oldest of
 /// that address (once, logged and counted), and a legitimate upgrade from the same address
 /// while four are held is admitted, evicting the next oldest.
