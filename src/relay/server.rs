@@ -4,11 +4,14 @@
 //! `Authorization: Bearer` or `?token=`, runs every step of [`token::verify`], and the core
 //! admits it or refuses it ([`Refusal`](super::Refusal)); refusals are HTTP statuses (401 missing or invalid
 //! token, 403 valid but not allowed, 409 session already live, 503 full) and no upgrade
-//! happens. After the upgrade each connection has a reader task (messages into the core) and a
-//! writer task (the core's [`Action`]s out, in order, with [`RelayCore::on_flushed`] reported
-//! after each batch so R5's byte accounting is exact). One [`RelayCore`] sits behind a mutex
-//! that is never held across an `.await`: a frame is routed and queued for its receiver in one
-//! short critical section, with no extra task hop on the hot path.
+//! happens. After the upgrade each connection is one task that owns the whole WebSocket: in
+//! each turn it writes what its queue holds (the core's [`Action`]s, in order, never waiting for
+//! the socket), reads what has arrived (messages into the core) and watches the close
+//! deadline, so a stalled write never stops reading or the close handling. The bytes flushed
+//! are reported with [`RelayCore::on_flushed`] under the next hub lock the task takes (at the
+//! latest at the end of the turn), so R5's byte accounting is exact. One [`RelayCore`] sits
+//! behind a mutex that is never held across an `.await`: a frame is routed and queued for its
+//! receiver in one short critical section, with no extra task hop on the hot path.
 //!
 //! Bounds (what input can grow):
 //!
@@ -19,7 +22,7 @@
 //! | the HTTP upgrade request | 64 KiB and 124 headers (tungstenite's limits) |
 //! | admitted connections | [`RelayConfig::max_connections`] (HTTP 503 beyond) |
 //! | one message | [`MAX_MESSAGE`] (R10: close 1009 before it is buffered whole) |
-//! | a connection's unsent frames | [`RelayConfig::max_queue`] bytes, accounted by the core (R5: `backpressure`, close 1013); the channel to the writer holds only frames the core has counted |
+//! | a connection's unsent frames | [`RelayConfig::max_queue`] bytes, accounted by the core (R5: `backpressure`, close 1013); the connection's queue holds only frames the core has counted |
 //! | per-connection buffers | a 4 KiB read buffer, a write buffer that flushes at 16 KiB |
 //! | waiting for a peer's close reply | [`CLOSE_TIMEOUT`] |
 //! | the JWKS file | [`MAX_JWKS_FILE`] bytes |
@@ -54,11 +57,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -163,7 +168,7 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
-/// What the writer task of a connection is told.
+/// What a connection's task is told to write.
 enum Out {
     Frame(Vec<u8>),
     Close(u16, &'static str),
@@ -1054,124 +1059,234 @@ fn finish(shared: &Shared, conn: ConnId, role: &'static str, peer_code: Option<u
     }
 }
 
+/// The sending side of a connection: what was handed to the WebSocket and not yet flushed,
+/// and how far the relay's own close got. Driven by the connection's one task, between reads.
+#[derive(Default)]
+struct Outgoing {
+    /// Bytes of frames handed to the WebSocket since the last completed flush.
+    unflushed: usize,
+    /// Bytes flushed and not yet reported with [`RelayCore::on_flushed`].
+    flushed: usize,
+    /// Something was handed to the WebSocket since the last completed flush.
+    dirty: bool,
+    /// The relay's close frame was handed to the WebSocket.
+    close_sent: bool,
+    /// The queue's senders are gone (the connection's slot was removed) and it is empty.
+    queue_ended: bool,
+    /// Nothing more is written: the close frame went out whole, or a write failed.
+    done: bool,
+}
+
+impl Outgoing {
+    /// Writes what the queue holds, in order, as far as the socket takes it without waiting
+    /// (up to [`WRITE_BATCH`] frames per flush); returns at once when the socket is full, so
+    /// reading and the close deadline never wait for a write. A failed write ends the writing
+    /// and closes the queue: a frame routed here later is reported `receiver_gone`.
+    fn poll_write<S>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        rx: &mut UnboundedReceiver<Out>,
+        cx: &mut Context<'_>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        while !self.done {
+            let mut taken = 0;
+            while !self.close_sent && taken < WRITE_BATCH {
+                match Pin::new(&mut *ws).poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return self.fail(rx),
+                    Poll::Pending => break,
+                }
+                let item = match rx.poll_recv(cx) {
+                    Poll::Ready(Some(item)) => item,
+                    Poll::Ready(None) => {
+                        self.queue_ended = true;
+                        break;
+                    }
+                    Poll::Pending => break,
+                };
+                taken += 1;
+                let message = match item {
+                    Out::Frame(bytes) => {
+                        self.unflushed += bytes.len();
+                        Message::Binary(bytes.into())
+                    }
+                    Out::Close(code, reason) => {
+                        self.close_sent = true;
+                        Message::Close(Some(CloseFrame {
+                            code: CloseCode::from(code),
+                            reason: reason.into(),
+                        }))
+                    }
+                };
+                self.dirty = true;
+                if Pin::new(&mut *ws).start_send(message).is_err() {
+                    return self.fail(rx);
+                }
+            }
+            if !self.dirty {
+                return;
+            }
+            match Pin::new(&mut *ws).poll_flush(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.flushed += std::mem::take(&mut self.unflushed);
+                    self.dirty = false;
+                    if self.close_sent {
+                        self.done = true;
+                        rx.close();
+                    }
+                }
+                Poll::Ready(Err(_)) => return self.fail(rx),
+                Poll::Pending => return,
+            }
+        }
+    }
+
+    fn fail(&mut self, rx: &mut UnboundedReceiver<Out>) {
+        self.done = true;
+        rx.close();
+    }
+
+    /// Everything queued so far is written and flushed (or nothing more can be).
+    fn idle(&self) -> bool {
+        self.done || (self.queue_ended && !self.dirty)
+    }
+
+    /// Tells the core what was flushed since the last report (R5's accounting).
+    fn report(&mut self, hub: &mut Hub, conn: ConnId) {
+        let n = std::mem::take(&mut self.flushed);
+        if n > 0 {
+            hub.core.on_flushed(conn, n);
+        }
+    }
+}
+
+/// How a connection's reading ended.
+#[derive(PartialEq, Eq)]
+enum ReadEnd {
+    /// The peer closed, the socket failed, or the close deadline passed.
+    Ended,
+    /// R10: a message too large; the stream cannot be read on.
+    Oversized,
+}
+
+/// One connection after the upgrade: a single task owns the WebSocket and, in each turn,
+/// writes what its queue holds (without waiting for the socket), reads what has arrived (each
+/// binary message into the core under the hub lock) and watches the close deadline.
 async fn connection<S>(
     shared: &Arc<Shared>,
-    ws: WebSocketStream<S>,
+    mut ws: WebSocketStream<S>,
     conn: ConnId,
     role: &'static str,
-    rx: UnboundedReceiver<Out>,
+    mut rx: UnboundedReceiver<Out>,
     closing: Arc<Notify>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sink, mut stream) = ws.split();
-    let mut writer = tokio::spawn(write_loop(shared.clone(), sink, rx, conn));
+    let mut out = Outgoing::default();
     let mut peer_code = None;
-    let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-    // One waiter for the whole connection: a `notified()` made in the loop would register
-    // with the Notify and deregister again (a lock each) for every message read.
+    let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    // One waiter for the whole connection: a `notified()` made per turn would register with
+    // the Notify and deregister again (a lock each) for every message read.
     let closed_by_relay = closing.notified();
     tokio::pin!(closed_by_relay);
-    loop {
-        tokio::select! {
-            msg = stream.next() => match msg {
-                Some(Ok(Message::Binary(bytes))) => {
-                    let now = shared.now();
-                    let mut hub = shared.hub();
-                    if hub.shutting_down {
-                        continue;
+    let end = std::future::poll_fn(|cx| {
+        loop {
+            out.poll_write(&mut ws, &mut rx, cx);
+            match Pin::new(&mut ws).poll_next(cx) {
+                Poll::Ready(Some(Ok(msg))) => {
+                    match msg {
+                        Message::Binary(bytes) => {
+                            let now = shared.now();
+                            let mut hub = shared.hub();
+                            // Flushed bytes ride on the lock this message takes anyway.
+                            out.report(&mut hub, conn);
+                            if hub.shutting_down {
+                                continue;
+                            }
+                            let actions = hub.core.on_message(conn, &bytes, now);
+                            execute(
+                                &mut hub,
+                                shared.observer.as_deref(),
+                                actions,
+                                Some((conn, &bytes)),
+                            );
+                        }
+                        Message::Text(_) => {
+                            let now = shared.now();
+                            let mut hub = shared.hub();
+                            out.report(&mut hub, conn);
+                            let actions = hub.core.on_text(conn, now);
+                            execute(&mut hub, shared.observer.as_deref(), actions, None);
+                        }
+                        Message::Close(frame) => {
+                            peer_code = Some(frame.map_or(1005, |f| u16::from(f.code)));
+                        }
+                        _ => {} // WebSocket Ping/Pong: tungstenite answers them itself
                     }
-                    let actions = hub.core.on_message(conn, &bytes, now);
-                    execute(&mut hub, shared.observer.as_deref(), actions, Some((conn, &bytes)));
+                    continue;
                 }
-                Some(Ok(Message::Text(_))) => {
-                    let now = shared.now();
-                    let mut hub = shared.hub();
-                    let actions = hub.core.on_text(conn, now);
-                    execute(&mut hub, shared.observer.as_deref(), actions, None);
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    peer_code = Some(frame.map_or(1005, |f| u16::from(f.code)));
-                }
-                Some(Ok(_)) => {} // WebSocket Ping/Pong: tungstenite answers them itself
-                Some(Err(WsError::Capacity(_))) => {
+                Poll::Ready(Some(Err(WsError::Capacity(_)))) => {
                     // R10: too large, refused before it was buffered whole.
-                    {
-                        let now = shared.now();
-                        let mut hub = shared.hub();
-                        let actions = hub.core.on_oversized(conn, now);
-                        execute(&mut hub, shared.observer.as_deref(), actions, None);
-                    }
-                    // The stream cannot be read on; let the writer send the close.
-                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await;
-                    break;
+                    let now = shared.now();
+                    let mut hub = shared.hub();
+                    out.report(&mut hub, conn);
+                    let actions = hub.core.on_oversized(conn, now);
+                    execute(&mut hub, shared.observer.as_deref(), actions, None);
+                    return Poll::Ready(ReadEnd::Oversized);
                 }
-                Some(Err(_)) | None => break,
-            },
-            () = &mut closed_by_relay, if deadline.is_none() => {
+                Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(ReadEnd::Ended),
+                Poll::Pending => {}
+            }
+            if deadline.is_none() && closed_by_relay.as_mut().poll(cx).is_ready() {
                 deadline = Some(Box::pin(tokio::time::sleep(CLOSE_TIMEOUT)));
             }
-            () = async { deadline.as_mut().expect("armed").await }, if deadline.is_some() => break,
+            if let Some(d) = deadline.as_mut()
+                && d.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(ReadEnd::Ended);
+            }
+            // Nothing more to do now: report what was flushed in this turn.
+            if out.flushed > 0 {
+                out.report(&mut shared.hub(), conn);
+            }
+            return Poll::Pending;
         }
+    })
+    .await;
+    if end == ReadEnd::Oversized {
+        // The close 1009 (after the frames queued before it) goes out before the end is
+        // reported.
+        let _ = tokio::time::timeout(
+            CLOSE_TIMEOUT,
+            std::future::poll_fn(|cx| {
+                out.poll_write(&mut ws, &mut rx, cx);
+                if out.done {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }),
+        )
+        .await;
     }
     finish(shared, conn, role, peer_code);
-    // The slot (and its sender) is gone: the writer ends once it has written what it holds.
-    // The R10 path above may already have awaited the writer to its end: a JoinHandle polled
-    // again after it completed panics, so only a writer still running is waited for.
-    if !writer.is_finished()
-        && tokio::time::timeout(CLOSE_TIMEOUT, &mut writer)
-            .await
-            .is_err()
-    {
-        writer.abort();
-    }
-}
-
-async fn write_loop<S>(
-    shared: Arc<Shared>,
-    mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
-    mut rx: UnboundedReceiver<Out>,
-    conn: ConnId,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    while let Some(first) = rx.recv().await {
-        let mut written = 0usize;
-        let mut close = None;
-        let mut next = Some(first);
-        let mut count = 0;
-        while let Some(item) = next.take() {
-            match item {
-                Out::Frame(bytes) => {
-                    written += bytes.len();
-                    if sink.feed(Message::Binary(bytes.into())).await.is_err() {
-                        return;
-                    }
-                }
-                Out::Close(code, reason) => {
-                    close = Some((code, reason));
-                    break;
-                }
+    // The slot (and its sender) is gone: write what the queue still holds, then close, all
+    // within CLOSE_TIMEOUT (a peer that reads nothing is dropped after it).
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        std::future::poll_fn(|cx| {
+            out.poll_write(&mut ws, &mut rx, cx);
+            if out.idle() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             }
-            count += 1;
-            if count < WRITE_BATCH {
-                next = rx.try_recv().ok();
-            }
+        })
+        .await;
+        if !out.done {
+            let _ = futures_util::SinkExt::close(&mut ws).await;
         }
-        if sink.flush().await.is_err() {
-            return;
-        }
-        if written > 0 {
-            shared.hub().core.on_flushed(conn, written);
-        }
-        if let Some((code, reason)) = close {
-            let frame = CloseFrame {
-                code: CloseCode::from(code),
-                reason: reason.into(),
-            };
-            let _ = sink.send(Message::Close(Some(frame))).await;
-            return;
-        }
-    }
-    let _ = sink.close().await;
+    })
+    .await;
 }
