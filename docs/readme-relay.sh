@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-capture the README's two relay transcripts from a real binary:
 #   - "## Running a relay: `sbrp relay`": the `sbrp relay --dev` session (the relay's terminal,
-#     stdout and stderr as they interleave there, then the third terminal's two commands);
+#     stdout and stderr as they interleave there, then the third terminal's command line);
 #   - "### Relay: a decrypted transcript of a live session": the capture/keylog walkthrough.
 #
 # Usage, from the repo root:
@@ -112,18 +112,15 @@ RELAY=$!
 PIDS+=("$RELAY")
 wait_for_log relay.out 'event="listening"'
 mapfile -t CMDS < <(sed -n 's/^  \(sbrp .*\)$/\1/p' relay.out)
-[[ ${#CMDS[@]} -eq 3 ]] || die "expected 3 commands from sbrp relay --dev, got ${#CMDS[@]}: $(cat relay.out)"
+[[ ${#CMDS[@]} -eq 2 ]] || die "expected 2 command lines from sbrp relay --dev, got ${#CMDS[@]}: $(cat relay.out)"
 DEV_DIR=$(grep -o '/[^ ]*sbrp-relay-dev-[0-9a-f]*' relay.out | head -n1)
 # The second terminal: the daemon (its own output is not in the README).
 eval "${CMDS[0]} >daemon.out 2>&1 &"
 DAEMON=$!
 PIDS+=("$DAEMON")
 wait_for_log relay.out 'event="connection_opened".*role="daemon"'
-# The third terminal.
-{
-    show "${CMDS[1]}"
-    show "${CMDS[2]}"
-} >third.out || die "a command in the third terminal failed: $(cat third.out)"
+# The third terminal: mint a client token && open a session, one command line.
+show "${CMDS[1]}" >third.out || die "the third terminal's command failed: $(cat third.out)"
 wait_for_log relay.out 'event="connection_closed".*role="client"'
 # SIGTERM the relay first, then end the daemon.
 kill -TERM "$RELAY"
