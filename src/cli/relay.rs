@@ -717,12 +717,9 @@ impl DevSetup {
             ),
             "and in a third, mint a client token (it lives 120 s) and open a session:".to_owned(),
             format!(
-                "  sbrp token mint --key {} --role client --did {DEV_DAEMON_ID} -o {} --force",
+                "  sbrp token mint --key {} --role client --did {DEV_DAEMON_ID} -o {} --force && sbrp peer client --daemon-id {DEV_DAEMON_ID} --identity-key {} --relay {} --token-file {} --message hello",
                 q(&self.issuer),
-                q(&self.client_token)
-            ),
-            format!(
-                "  sbrp peer client --daemon-id {DEV_DAEMON_ID} --identity-key {} --relay {} --token-file {} --message hello",
+                q(&self.client_token),
                 q(&self.daemon_pub),
                 shell_quote(url),
                 q(&self.client_token)
