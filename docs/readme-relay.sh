@@ -170,7 +170,7 @@ show 'sbrp peer client --daemon-id daemon-001 --identity-key "$(sbrp pubkey daem
 wait_for_metric '^sbrp_relay_connections\{role="client"\} 0$'
 wait_for_metric '^sbrp_relay_sessions_ended_total\{state="paired"\} 1$'
 show "curl -s 127.0.0.1:9187/metrics | grep -E '^sbrp_relay_(connections|sessions|frames_forwarded|controls_sent|handshake_latency_seconds_count)'"
-echo '$ kill %2 %1      # the daemon, then the relay (SIGTERM: 1001 to everyone, captures flushed, exit 0)'
+echo '$ kill %2 %1      # the daemon, then the relay (SIGTERM: 1001 to anyone left, captures flushed, exit 0)'
 kill -TERM "$DAEMON"
 wait "$DAEMON" 2>/dev/null || true
 wait_for_metric '^sbrp_relay_connections\{role="daemon"\} 0$'
