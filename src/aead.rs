@@ -88,8 +88,6 @@ mod backend {
     /// Keystream blocks per `chacha20` call: its AVX2 code makes 4 blocks per pass, so a
     /// request that is not a multiple of 4 wastes part of a pass.
     const GROUP: usize = 4;
-    /// Messages up to this length need no more than one `GROUP`-block call.
-    const TINY: usize = (GROUP - 1) * 64;
 
     /// Which ChaCha20 code makes a message's keystream.
     #[derive(Clone, Copy, Debug)]
@@ -166,21 +164,20 @@ mod backend {
 
         pub fn seal(&self, plan: Plan, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
             check_len(buf.len());
-            #[cfg(target_arch = "x86_64")]
-            if let Plan::Avx512(simd) = plan {
-                // Encrypt, then the tag over the ciphertext.
-                let otk = simd.seal(&self.input(nonce), buf);
-                return tag(&otk, buf);
+            match plan {
+                #[cfg(target_arch = "x86_64")]
+                Plan::Avx512(simd) => {
+                    // Encrypt, then the tag over the ciphertext.
+                    let otk = simd.seal(&self.input(nonce), buf);
+                    tag(&otk, buf)
+                }
+                Plan::Crate => {
+                    let mut core = self.core(nonce);
+                    let ks = Keystream::first(&mut core);
+                    apply(&mut core, ks.data(), buf);
+                    tag(ks.otk(), buf)
+                }
             }
-            let _ = plan;
-            let mut core = self.core(nonce);
-            let ks = Keystream::first(&mut core);
-            if buf.len() <= TINY {
-                xor(buf, ks.data());
-            } else {
-                apply_long(&mut core, ks.data(), buf);
-            }
-            tag(ks.otk(), buf)
         }
 
         pub fn open(
@@ -193,25 +190,20 @@ mod backend {
             check_len(buf.len());
             // The tag is checked before any byte of `buf` changes.
             let verify = |otk: &[u8; 32], buf: &[u8]| bool::from(self::tag(otk, buf).ct_eq(tag));
-            #[cfg(target_arch = "x86_64")]
-            if let Plan::Avx512(simd) = plan {
-                return match simd.open(&self.input(nonce), buf, verify) {
-                    true => Ok(()),
-                    false => Err(OpenError),
-                };
-            }
-            let _ = plan;
-            let mut core = self.core(nonce);
-            let ks = Keystream::first(&mut core);
-            if !verify(ks.otk(), buf) {
-                return Err(OpenError);
-            }
-            if buf.len() <= TINY {
-                xor(buf, ks.data());
-            } else {
-                apply_long(&mut core, ks.data(), buf);
-            }
-            Ok(())
+            let ok = match plan {
+                #[cfg(target_arch = "x86_64")]
+                Plan::Avx512(simd) => simd.open(&self.input(nonce), buf, verify),
+                Plan::Crate => {
+                    let mut core = self.core(nonce);
+                    let ks = Keystream::first(&mut core);
+                    let ok = verify(ks.otk(), buf);
+                    if ok {
+                        apply(&mut core, ks.data(), buf);
+                    }
+                    ok
+                }
+            };
+            ok.then_some(()).ok_or(OpenError)
         }
     }
 
@@ -280,10 +272,11 @@ mod backend {
         }
     }
 
-    /// A long message: XORs `first` (the keystream after the key block) into the start of
-    /// `buf`, then the rest from `core`: whole groups of [`GROUP`] blocks in place (inside
-    /// the backend's SIMD code), then the last < 256 bytes from one more group.
-    fn apply_long(core: &mut Core, first: &[Block], buf: &mut [u8]) {
+    /// Encrypts or decrypts `buf`: XORs `first` (the keystream after the key block) into its
+    /// start (all of a message of ≤ 192 bytes), then the rest from `core`: whole groups of
+    /// [`GROUP`] blocks in place (inside the backend's SIMD code), then the last < 256 bytes
+    /// from one more group.
+    fn apply(core: &mut Core, first: &[Block], buf: &mut [u8]) {
         let head_len = buf.len().min(first.len() * 64);
         let (head, rest) = buf.split_at_mut(head_len);
         xor(head, first);
