@@ -100,7 +100,7 @@ fn relay_json_report_verifies_every_echo() {
     assert_eq!(j["schema"], "sbrp.bench-relay/1");
     assert_eq!(j["ok"], true);
     assert_eq!(j["failures"], 0);
-    assert_eq!(j["window"], 32);
+    assert_eq!(j["window"], 256);
     assert_eq!(j["rounds"], 5);
     let sizes = j["sizes"].as_array().unwrap();
     let got: Vec<u64> = sizes.iter().map(|s| s["size"].as_u64().unwrap()).collect();
@@ -162,7 +162,15 @@ fn relay_json_report_verifies_every_echo() {
 #[test]
 fn relay_bench_fails_on_a_tampered_echo() {
     // The bench's daemon flips a byte in every 50th echo: the client must notice each one.
-    let out = bench_relay(&["--sessions", "5", "--json", "--tamper-every", "50"]);
+    let out = bench_relay(&[
+        "--sessions",
+        "5",
+        "--json",
+        "--tamper-every",
+        "50",
+        "--window",
+        "8",
+    ]);
     assert_eq!(
         out.status.code(),
         Some(6),
@@ -172,6 +180,7 @@ fn relay_bench_fails_on_a_tampered_echo() {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["schema"], "sbrp.bench-relay/1");
     assert_eq!(j["ok"], false);
+    assert_eq!(j["window"], 8);
     let failures = j["failures"].as_u64().unwrap();
     let verified = j["verified"].as_u64().unwrap();
     // Exactly one in 50 of all echoes was changed, and each one was caught.
@@ -209,4 +218,21 @@ fn relay_table_prints_each_target_beside_its_figure() {
     );
     assert!(line("load average").contains("CPUs"), "{text}");
     assert!(text.contains("every echo verified"), "{text}");
+}
+
+#[test]
+fn relay_window_beyond_the_queue_bound_is_a_usage_error() {
+    // 513 × 16 KiB frames would outgrow the relay's default --max-queue: refused before
+    // anything starts, exit 2 naming the flag and its range.
+    for bad in ["0", "513"] {
+        let out = Command::cargo_bin("sbrp")
+            .unwrap()
+            .env("NO_COLOR", "1")
+            .args(["bench", "relay", "--window", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--window {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--window") && err.contains("1..=512"), "{err}");
+    }
 }

@@ -12,7 +12,7 @@
 //!
 //! | phase | what is measured |
 //! |---|---|
-//! | sizes | per size, [`ROUNDS`] interleaved rounds of direct and relay echoes with [`WINDOW`] messages in flight (msg/s of the round with the median ratio; the relay's CPU time per echo over its rounds), then one run each way with one message in flight (round trip p50/p99) |
+//! | sizes | per size, [`ROUNDS`] interleaved rounds of direct and relay echoes with [`WINDOW`] messages in flight (`--window`; msg/s of the round with the median ratio; the relay's CPU time per echo over its rounds), then one run each way with one message in flight (round trip p50/p99) |
 //! | paced | 1 KiB echoes through the relay, then direct, sent at a fixed rate by a ticker thread; round trip p50/p99 |
 //! | concurrency | `--sessions` client sessions held open at once, spread over daemons of [`PER_DAEMON`] sessions; relay RSS with them all open, each verified by one echo |
 //! | handshakes | the rate at which the concurrency phase opens its sessions ([`CONNECTORS`] at a time): TCP connect, WebSocket upgrade with the token (verified by the relay), HandshakeInit → daemon → HandshakeAccept, client finish |
@@ -49,8 +49,13 @@ use crate::cli::output::{Output, Style};
 
 /// Data frame plaintext sizes of the `sizes` rows.
 pub const SIZES: [usize; 3] = [64, 1024, 16 * 1024];
-/// Messages in flight in the throughput runs.
-pub const WINDOW: usize = 32;
+/// Messages in flight in the throughput runs, by default: enough that neither path waits
+/// for its round trip (at 32 the relayed path was bound by its round trip, not by CPU;
+/// docs/bench-relay-json.md has the sweep).
+pub const WINDOW: usize = 256;
+/// The most `--window` takes: 512 × 16 KiB frames is half the relay's default `--max-queue`
+/// (16 MiB), so a bigger window would measure R5's backpressure instead of forwarding.
+pub const MAX_WINDOW: u32 = 512;
 /// Interleaved direct/relay rounds per size (the median counts).
 pub const ROUNDS: u32 = 5;
 /// The `paced` row: messages per second, and their size.
@@ -84,6 +89,12 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     sessions: u32,
 
+    /// Messages in flight in the throughput rounds, on both paths (at most 512: more 16 KiB
+    /// frames than that would fill the relay's queue and measure backpressure)
+    #[arg(long, value_name = "N", default_value_t = WINDOW as u32,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_WINDOW as i64))]
+    window: u32,
+
     /// Print the results as JSON (schema sbrp.bench-relay/1)
     #[arg(long)]
     json: bool,
@@ -99,7 +110,7 @@ pub struct Args {
 pub struct SizeResult {
     /// Plaintext bytes per Data frame.
     pub size: usize,
-    /// Direct WebSocket echo, verified echoes per second ([`WINDOW`] in flight), in the round
+    /// Direct WebSocket echo, verified echoes per second (`--window` in flight), in the round
     /// with the median ratio.
     pub direct_msgs_per_s: f64,
     /// Through the relay, in the same round.
@@ -1028,6 +1039,7 @@ async fn measure_sizes(
     relay: &mut EchoSession,
     relay_pid: u32,
     time: Duration,
+    window: usize,
     totals: &mut Totals,
     p: &Progress,
     out: &Output,
@@ -1053,7 +1065,7 @@ async fn measure_sizes(
             for is_direct in order {
                 let s = if is_direct { &mut *direct } else { &mut *relay };
                 let cpu = cpu_time(relay_pid);
-                let run = echo_run(s, size, Pace::Window(WINDOW), slice).await;
+                let run = echo_run(s, size, Pace::Window(window), slice).await;
                 totals.add(&run);
                 if is_direct {
                     pair.0 = run.per_s();
@@ -1263,6 +1275,7 @@ async fn measure(out: &Output, args: &Args, progress: bool) -> CliResult<Report>
         &mut via_relay,
         relay.pid(),
         args.seconds,
+        args.window as usize,
         &mut totals,
         &p,
         out,
@@ -1310,7 +1323,7 @@ async fn measure(out: &Output, args: &Args, progress: bool) -> CliResult<Report>
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         load_average_start: load_start,
         load_average_end: load_average(),
-        window: WINDOW,
+        window: args.window as usize,
         rounds: ROUNDS,
         targets: Targets {
             relay_half_of_direct_1k: at_1k.is_some_and(|s| s.ratio >= TARGET_RATIO_1K),
