@@ -324,7 +324,7 @@ _sbrp() {
             return 0
             ;;
         sbrp__subcmd__bench__subcmd__relay)
-            opts="-h -V --seconds --sessions --json --tamper-every --color --help --version"
+            opts="-h -V --seconds --sessions --window --json --tamper-every --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -335,6 +335,10 @@ _sbrp() {
                     return 0
                     ;;
                 --sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --window)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
