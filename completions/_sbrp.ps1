@@ -457,7 +457,7 @@ Register-ArgumentCompleter -Native -CommandName 'sbrp' -ScriptBlock {
         'sbrp;bench;relay' {
             [CompletionResult]::new('--seconds', '--seconds', [CompletionResultType]::ParameterName, 'Seconds per measurement (each size: 2 × this for the throughput rounds and 0.3 × this for round trips; paced: this, at least 1, through the relay and again direct)')
             [CompletionResult]::new('--sessions', '--sessions', [CompletionResultType]::ParameterName, 'Client sessions held open at once in the concurrency phase (the bench raises its own open-file limit, which the relay inherits, to fit them)')
-            [CompletionResult]::new('--window', '--window', [CompletionResultType]::ParameterName, 'Messages in flight in the throughput rounds, on both paths (at most 512: more 16 KiB frames than that would fill the relay''s queue and measure backpressure)')
+            [CompletionResult]::new('--window', '--window', [CompletionResultType]::ParameterName, 'Messages in flight in the throughput rounds, on both paths (at most 512: in 16 KiB frames, half the relay''s default queue; a fuller queue would measure backpressure)')
             [CompletionResult]::new('--tamper-every', '--tamper-every', [CompletionResultType]::ParameterName, 'Test hook: the bench''s own daemon changes one byte of every Nth echo it sends, which the client must catch (the bench then fails with exit 6)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the results as JSON (schema sbrp.bench-relay/1)')

@@ -413,7 +413,7 @@ set edit:completion:arg-completer[sbrp] = {|@words|
         &'sbrp;bench;relay'= {
             cand --seconds 'Seconds per measurement (each size: 2 × this for the throughput rounds and 0.3 × this for round trips; paced: this, at least 1, through the relay and again direct)'
             cand --sessions 'Client sessions held open at once in the concurrency phase (the bench raises its own open-file limit, which the relay inherits, to fit them)'
-            cand --window 'Messages in flight in the throughput rounds, on both paths (at most 512: more 16 KiB frames than that would fill the relay''s queue and measure backpressure)'
+            cand --window 'Messages in flight in the throughput rounds, on both paths (at most 512: in 16 KiB frames, half the relay''s default queue; a fuller queue would measure backpressure)'
             cand --tamper-every 'Test hook: the bench''s own daemon changes one byte of every Nth echo it sends, which the client must catch (the bench then fails with exit 6)'
             cand --color 'When to use colours: auto (only on a terminal, off with NO_COLOR or TERM=dumb), always, never. JSON is never coloured'
             cand --json 'Print the results as JSON (schema sbrp.bench-relay/1)'

@@ -89,8 +89,8 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     sessions: u32,
 
-    /// Messages in flight in the throughput rounds, on both paths (at most 512: more 16 KiB
-    /// frames than that would fill the relay's queue and measure backpressure)
+    /// Messages in flight in the throughput rounds, on both paths (at most 512: in 16 KiB
+    /// frames, half the relay's default queue; a fuller queue would measure backpressure)
     #[arg(long, value_name = "N", default_value_t = WINDOW as u32,
           value_parser = clap::value_parser!(u32).range(1..=MAX_WINDOW as i64))]
     window: u32,
