@@ -1038,13 +1038,13 @@ async fn measure_sizes(
     direct: &mut EchoSession,
     relay: &mut EchoSession,
     relay_pid: u32,
-    time: Duration,
-    window: usize,
+    args: &Args,
     totals: &mut Totals,
     p: &Progress,
     out: &Output,
 ) -> Vec<SizeResult> {
-    let slice = time / ROUNDS;
+    let slice = args.seconds / ROUNDS;
+    let window = args.window as usize;
     let mut rows = Vec::new();
     for size in SIZES {
         p.step(
@@ -1274,8 +1274,7 @@ async fn measure(out: &Output, args: &Args, progress: bool) -> CliResult<Report>
         &mut direct,
         &mut via_relay,
         relay.pid(),
-        args.seconds,
-        args.window as usize,
+        args,
         &mut totals,
         &p,
         out,
