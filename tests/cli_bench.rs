@@ -222,8 +222,9 @@ fn relay_table_prints_each_target_beside_its_figure() {
 
 #[test]
 fn relay_window_beyond_the_queue_bound_is_a_usage_error() {
-    // 513 × 16 KiB frames would outgrow the relay's default --max-queue: refused before
-    // anything starts, exit 2 naming the flag and its range.
+    // 512 frames of 16 KiB are half the relay's default --max-queue; beyond that (and 0) is
+    // refused by the argument parser before anything starts: exit 2 naming the flag and its
+    // range (usage errors print no JSON, docs/json.md).
     for bad in ["0", "513"] {
         let out = Command::cargo_bin("sbrp")
             .unwrap()
