@@ -12,6 +12,15 @@
 //! With `ring`, the 32-byte session keys that [`crate::session::SessionKeys`] holds are still
 //! wiped; only ring's own copy inside its `LessSafeKey` is not (it is freed without being
 //! overwritten). Choose the default backend where that matters.
+//!
+//! The default backend makes the ChaCha20 keystream by one of two plans, chosen per call
+//! (the CPU test behind it is made once and cached by `pulp`): our AVX-512 code where the CPU
+//! has AVX-512, else the `chacha20` crate's code. [`Cipher::seal_in_place`] and
+//! [`Cipher::open_in_place`] always take that choice. For tests only, hidden from the docs and
+//! outside the stable API: `aead::plans()` lists every plan this machine can run and
+//! `Cipher::seal_in_place_with` / `Cipher::open_in_place_with` run the one given, so that
+//! `tests/no_alloc.rs` can check the `chacha20` plan too on an AVX-512 CPU. `ring` has one
+//! plan.
 
 use crate::frame::{NONCE_LEN, TAG_LEN};
 
@@ -20,6 +29,26 @@ pub const KEY_LEN: usize = 32;
 
 /// The name of the AEAD backend compiled in: `"rustcrypto"` or `"ring"`.
 pub const BACKEND: &str = backend::NAME;
+
+/// For tests: one way of making the keystream (see the module doc). Only [`plans`] makes one,
+/// so a plan that needs a CPU feature exists only where the CPU has it.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Plan(backend::Plan);
+
+impl Plan {
+    /// `"avx512"` (our AVX-512 ChaCha20), `"chacha20"` (the `chacha20` crate's code) or
+    /// `"ring"`.
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+}
+
+/// For tests: every plan this machine can run, first the one [`Cipher::seal_in_place`] takes.
+#[doc(hidden)]
+pub fn plans() -> Vec<Plan> {
+    backend::plans().into_iter().map(Plan).collect()
+}
 
 /// The tag did not verify (wrong key, wrong nonce, or altered bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +65,7 @@ impl Cipher {
 
     /// Encrypts `buf` in place and returns the tag.
     pub fn seal_in_place(&self, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
-        self.0.seal(backend::plan(), nonce, buf)
+        self.0.seal(backend::plan, nonce, buf)
     }
 
     /// Verifies `tag` and, only if it is right, returns with `buf` decrypted in place. On
@@ -48,7 +77,31 @@ impl Cipher {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), OpenError> {
-        self.0.open(backend::plan(), nonce, buf, tag)
+        self.0.open(backend::plan, nonce, buf, tag)
+    }
+
+    /// For tests: [`Cipher::seal_in_place`] with the keystream made by `plan` instead of the
+    /// plan the CPU picks. Same bytes under every plan.
+    #[doc(hidden)]
+    pub fn seal_in_place_with(
+        &self,
+        plan: Plan,
+        nonce: &[u8; NONCE_LEN],
+        buf: &mut [u8],
+    ) -> [u8; TAG_LEN] {
+        self.0.seal(|| plan.0, nonce, buf)
+    }
+
+    /// For tests: [`Cipher::open_in_place`] with the keystream made by `plan`.
+    #[doc(hidden)]
+    pub fn open_in_place_with(
+        &self,
+        plan: Plan,
+        nonce: &[u8; NONCE_LEN],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), OpenError> {
+        self.0.open(|| plan.0, nonce, buf, tag)
     }
 }
 
@@ -101,15 +154,24 @@ mod backend {
         Crate,
     }
 
+    impl Plan {
+        pub fn name(self) -> &'static str {
+            match self {
+                #[cfg(target_arch = "x86_64")]
+                Self::Avx512(_) => "avx512",
+                Self::Crate => "chacha20",
+            }
+        }
+    }
+
     /// Every plan this machine can run, for the tests: each must give the same bytes. Our
-    /// AVX-512 code is included only where the CPU has it (the tests print a note otherwise).
-    #[cfg(test)]
+    /// AVX-512 code is included only where the CPU has it (the tests print a note otherwise),
+    /// and first, as [`plan`] prefers it.
     pub fn plans() -> Vec<Plan> {
         let mut plans = vec![Plan::Crate];
         #[cfg(target_arch = "x86_64")]
-        match Avx512::new() {
-            Some(simd) => plans.insert(0, Plan::Avx512(simd)),
-            None => eprintln!("note: this CPU has no AVX-512: our AVX-512 ChaCha20 not tested"),
+        if let Some(simd) = Avx512::new() {
+            plans.insert(0, Plan::Avx512(simd));
         }
         plans
     }
@@ -162,7 +224,18 @@ mod backend {
             }
         }
 
-        pub fn seal(&self, plan: Plan, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        /// `plan` is asked for first. It comes as a function so that `Cipher`'s methods (with
+        /// [`plan`]) and the test hooks (with a given plan) get instances of their own, each
+        /// with one caller: the default path compiles as it did before the hooks existed.
+        /// (With a `Plan` value, one instance served both, and the compiler made it, or our
+        /// AVX-512 open inside it, a call of its own on the default path.)
+        pub fn seal(
+            &self,
+            plan: impl FnOnce() -> Plan,
+            nonce: &[u8; NONCE_LEN],
+            buf: &mut [u8],
+        ) -> [u8; TAG_LEN] {
+            let plan = plan();
             check_len(buf.len());
             match plan {
                 #[cfg(target_arch = "x86_64")]
@@ -180,13 +253,15 @@ mod backend {
             }
         }
 
+        /// As [`Key::seal`] for `plan`.
         pub fn open(
             &self,
-            plan: Plan,
+            plan: impl FnOnce() -> Plan,
             nonce: &[u8; NONCE_LEN],
             buf: &mut [u8],
             tag: &[u8; TAG_LEN],
         ) -> Result<(), OpenError> {
+            let plan = plan();
             check_len(buf.len());
             // The tag is checked before any byte of `buf` changes.
             let verify = |otk: &[u8; 32], buf: &[u8]| bool::from(self::tag(otk, buf).ct_eq(tag));
@@ -316,7 +391,12 @@ mod backend {
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct Plan;
 
-    #[cfg(test)]
+    impl Plan {
+        pub fn name(self) -> &'static str {
+            "ring"
+        }
+    }
+
     pub fn plans() -> Vec<Plan> {
         vec![Plan]
     }
@@ -337,7 +417,12 @@ mod backend {
             }
         }
 
-        pub fn seal(&self, _: Plan, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        pub fn seal(
+            &self,
+            _: impl FnOnce() -> Plan,
+            nonce: &[u8; NONCE_LEN],
+            buf: &mut [u8],
+        ) -> [u8; TAG_LEN] {
             let nonce = Nonce::assume_unique_for_key(*nonce);
             // ring refuses only inputs over 256 GiB; SBRP payloads are ≤ 64 KiB.
             match self.0.seal_in_place_separate_tag(nonce, Aad::empty(), buf) {
@@ -352,7 +437,7 @@ mod backend {
 
         pub fn open(
             &self,
-            _: Plan,
+            _: impl FnOnce() -> Plan,
             nonce: &[u8; NONCE_LEN],
             buf: &mut [u8],
             tag: &[u8; TAG_LEN],
@@ -369,6 +454,17 @@ mod backend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`backend::plans`], with a note where the CPU lacks AVX-512.
+    fn plans() -> Vec<backend::Plan> {
+        let plans = backend::plans();
+        if cfg!(all(not(feature = "ring"), target_arch = "x86_64"))
+            && !plans.iter().any(|p| p.name() == "avx512")
+        {
+            eprintln!("note: this CPU has no AVX-512: our AVX-512 ChaCha20 not tested");
+        }
+        plans
+    }
 
     fn kat() -> ([u8; KEY_LEN], [u8; NONCE_LEN]) {
         let mut key = [0u8; KEY_LEN];
@@ -447,15 +543,16 @@ mod tests {
             lens.extend([65, 64, 63, 1, 0].map(|d| edge - d));
             lens.extend([1, 63, 64, 65].map(|d| edge + d));
         }
+        let plans = plans();
         for (len, plan) in lens
             .into_iter()
-            .flat_map(|l| backend::plans().into_iter().map(move |p| (l, p)))
+            .flat_map(|l| plans.iter().map(move |p| (l, *p)))
         {
             let plain: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
             let mut a = plain.clone();
-            let tag_a = ours.seal(plan, &nonce, &mut a);
+            let tag_a = ours.seal(|| plan, &nonce, &mut a);
             let mut opened = a.clone();
-            ours.open(plan, &nonce, &mut opened, &tag_a).unwrap();
+            ours.open(|| plan, &nonce, &mut opened, &tag_a).unwrap();
             assert_eq!(opened, plain, "len {len}, {plan:?}");
             let mut b = plain.clone();
             let tag_b: [u8; TAG_LEN] = rc
@@ -490,7 +587,7 @@ mod tests {
             ],
             seed in 0u64..,
             flip in 0usize..,
-            plan in proptest::sample::select(backend::plans()),
+            plan in proptest::sample::select(plans()),
         ) {
             use chacha20poly1305::ChaCha20Poly1305;
             use chacha20poly1305::aead::{AeadInOut, KeyInit};
@@ -505,7 +602,7 @@ mod tests {
                 .collect();
             let ours = Cipher::new(&key).0;
             let mut sealed = plain.clone();
-            let tag = ours.seal(plan, &nonce, &mut sealed);
+            let tag = ours.seal(|| plan, &nonce, &mut sealed);
             let mut theirs = plain.clone();
             let their_tag: [u8; TAG_LEN] = ChaCha20Poly1305::new((&key).into())
                 .encrypt_inout_detached((&nonce).into(), &[], theirs.as_mut_slice().into())
@@ -514,7 +611,7 @@ mod tests {
             proptest::prop_assert_eq!(&sealed, &theirs);
             proptest::prop_assert_eq!(tag, their_tag);
             let mut opened = sealed.clone();
-            proptest::prop_assert!(ours.open(plan, &nonce, &mut opened, &tag).is_ok());
+            proptest::prop_assert!(ours.open(|| plan, &nonce, &mut opened, &tag).is_ok());
             proptest::prop_assert_eq!(&opened, &plain);
             // Flip one bit of the ciphertext or the tag.
             let bit = flip % ((len + TAG_LEN) * 8);
@@ -525,7 +622,7 @@ mod tests {
                 t[bit / 8 - len] ^= 1 << (bit % 8);
             }
             let before = ct.clone();
-            proptest::prop_assert_eq!(ours.open(plan, &nonce, &mut ct, &t), Err(OpenError));
+            proptest::prop_assert_eq!(ours.open(|| plan, &nonce, &mut ct, &t), Err(OpenError));
             if cfg!(not(feature = "ring")) {
                 proptest::prop_assert_eq!(ct, before, "a failed open leaves the ciphertext");
             }

@@ -1,5 +1,8 @@
 //! The in-place path allocates nothing per message: sealing a frame, opening a payload, and
-//! streaming frames that lie whole in the caller's chunk.
+//! streaming frames that lie whole in the caller's chunk (through [`Session`], with the
+//! ChaCha20 plan the CPU picks); and sealing and opening in place under every ChaCha20 plan
+//! this machine can run (through [`Cipher`]: our AVX-512 code where the CPU has it, the
+//! `chacha20` crate's code always; ring's one with `--features ring`).
 //!
 //! A counting global allocator wraps the system one. Implementing `GlobalAlloc` takes an
 //! `unsafe impl`; that is fine here: `#![forbid(unsafe_code)]` applies to the library and the
@@ -8,6 +11,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use sbrp::aead::{BACKEND, Cipher};
 use sbrp::{Role, Session, SessionId, SessionKeys, StreamDecoder};
 use zeroize::Zeroizing;
 
@@ -93,4 +97,53 @@ fn seal_open_and_stream_without_allocating() {
     COUNTING.with(|c| c.set(false));
     assert_eq!(after - before, 0, "allocations on the in-place path");
     assert!(seen > 0);
+}
+
+/// `Session` above calls the cipher with the plan `backend::plan()` picks (our AVX-512 code on
+/// an AVX-512 CPU), so `chacha20`'s code would go unchecked there. Everything the session does
+/// around the cipher is the same under every plan; here the cipher alone runs each plan in
+/// turn, at lengths that reach each branch of both (`chacha20`'s code: the first 4-block call
+/// alone, whole 256-byte groups with and without a tail; ours: 4-block and 16-block passes;
+/// Poly1305 below and from 16 KiB).
+#[test]
+fn seal_and_open_under_every_plan_without_allocating() {
+    let plans = sbrp::aead::plans();
+    if BACKEND == "rustcrypto"
+        && cfg!(target_arch = "x86_64")
+        && !plans.iter().any(|p| p.name() == "avx512")
+    {
+        eprintln!("note: this CPU has no AVX-512: our AVX-512 ChaCha20 not tested");
+    }
+    let names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
+    assert!(
+        names.contains(&"chacha20") || BACKEND == "ring",
+        "{names:?}"
+    );
+    let cipher = Cipher::new(&[3; 32]);
+    let mut bufs: Vec<Vec<u8>> = [0usize, 1, 64, 192, 193, 448, 1000, 1024, 16 * 1024, 65508]
+        .iter()
+        .map(|n| vec![0; *n])
+        .collect();
+    for plan in plans {
+        COUNTING.with(|c| c.set(true));
+        let before = allocations();
+        for round in 0..50u8 {
+            let nonce = [round; 12];
+            for buf in bufs.iter_mut() {
+                buf.fill(round);
+                let tag = cipher.seal_in_place_with(plan, &nonce, buf);
+                assert!(buf.len() < 2 || buf.iter().any(|b| *b != round));
+                cipher.open_in_place_with(plan, &nonce, buf, &tag).unwrap();
+                assert!(buf.iter().all(|b| *b == round));
+            }
+        }
+        let after = allocations();
+        COUNTING.with(|c| c.set(false));
+        assert_eq!(
+            after - before,
+            0,
+            "allocations under the plan {}",
+            plan.name()
+        );
+    }
 }
