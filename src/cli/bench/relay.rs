@@ -54,7 +54,8 @@ pub const SIZES: [usize; 3] = [64, 1024, 16 * 1024];
 /// docs/bench-relay-json.md has the sweep).
 pub const WINDOW: usize = 256;
 /// The most `--window` takes: 512 × 16 KiB frames is half the relay's default `--max-queue`
-/// (16 MiB), so a bigger window would measure R5's backpressure instead of forwarding.
+/// (16 MiB), a margin that keeps R5's backpressure out of the measurement (at 1024 the
+/// queue is full).
 pub const MAX_WINDOW: u32 = 512;
 /// Interleaved direct/relay rounds per size (the median counts).
 pub const ROUNDS: u32 = 5;
